@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what medialib needs to build, test and benchmark, from Debian's
+# packages and npm. Idempotent: quiet and quick when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PKGS=(
+  build-essential cmake pkg-config clang llvm libclang-rt-14-dev valgrind
+  libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libmagic-dev
+  libcmocka-dev curl nginx-light wrk
+)
+
+missing=()
+# Node may come from another Debian-format source that bundles npm: check commands.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+for p in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node 18+ is needed by the end-to-end tests (built-in test runner and fetch).
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 18 ]; then
+  echo "install-deps: Node.js $node_major is too old; need 18 or newer" >&2
+  exit 1
+fi
+exit 0

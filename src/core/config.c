@@ -1,0 +1,314 @@
+/* config.c - the table of settings and its loader. */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL };
+#define CFG_SECRET 1u
+#define CFG_TESTONLY 2u
+
+struct cfg_entry {
+  const char *name;
+  const char *env;
+  enum cfg_type type;
+  const char *def;
+  int64_t min, max;
+  unsigned flags;
+  size_t offset;
+  const char *help;
+};
+
+#define S(field) offsetof(struct ml_config, field)
+static const struct cfg_entry table[] = {
+    {"listen", "MEDIALIB_LISTEN", CFG_STR, "127.0.0.1:8080", 0, 0, 0, S(listen),
+     "address to serve (host:port)"},
+    {"public_url", "MEDIALIB_PUBLIC_URL", CFG_STR, "", 0, 0, 0, S(public_url),
+     "base of the URLs in API answers (default: from the request)"},
+    {"data_dir", "MEDIALIB_DATA_DIR", CFG_STR, "./data", 0, 0, 0, S(data_dir),
+     "where the embedded defaults live"},
+    {"database_url", "MEDIALIB_DATABASE_URL", CFG_STR, "", 0, 0, 0, S(database_url),
+     "sqlite://PATH (default: sqlite://$DATA_DIR/medialib.db)"},
+    {"storage_url", "MEDIALIB_STORAGE_URL", CFG_STR, "", 0, 0, 0, S(storage_url),
+     "file://PATH (default: file://$DATA_DIR/blobs)"},
+    {"jwt_secret", "MEDIALIB_JWT_SECRET", CFG_STR, "", 0, 0, CFG_SECRET, S(jwt_secret),
+     "HS256 signing key"},
+    {"max_upload", "MEDIALIB_MAX_UPLOAD", CFG_SIZE, "512MiB", 1, (int64_t)1 << 40, 0,
+     S(max_upload), "largest accepted file"},
+    {"max_json_body", "MEDIALIB_MAX_JSON_BODY", CFG_SIZE, "64KiB", 1024, 16 << 20, 0,
+     S(max_json_body), "largest accepted JSON body"},
+    {"purge_url", "MEDIALIB_PURGE_URL", CFG_STR, "", 0, 0, 0, S(purge_url),
+     "caching proxy or CDN to purge on replace and delete"},
+    {"log", "MEDIALIB_LOG", CFG_STR, "info", 0, 0, 0, S(log_level),
+     "log level: debug, info, warn, error, off"},
+    {"threads", "MEDIALIB_THREADS", CFG_INT, "0", 0, 256, 0, S(threads),
+     "HTTP event-loop threads (0: one per core)"},
+    {"workers", "MEDIALIB_WORKERS", CFG_INT, "4", 1, 256, 0, S(workers),
+     "worker threads for slow work (fsync, commits, deletes)"},
+    {"max_connections", "MEDIALIB_MAX_CONNECTIONS", CFG_INT, "16384", 16, 1000000, 0,
+     S(max_connections), "global connection cap"},
+    {"max_connections_per_ip", "MEDIALIB_MAX_CONNECTIONS_PER_IP", CFG_INT, "1024", 0, 1000000,
+     0, S(max_connections_per_ip), "connections per client address (0: no cap)"},
+    {"idle_timeout", "MEDIALIB_IDLE_TIMEOUT", CFG_INT, "30", 1, 3600, 0, S(idle_timeout),
+     "seconds an idle connection is kept"},
+    {"header_timeout", "MEDIALIB_HEADER_TIMEOUT", CFG_INT, "10", 1, 600, 0,
+     S(header_timeout), "seconds allowed to send the request line and headers"},
+    {"min_body_rate", "MEDIALIB_MIN_BODY_RATE", CFG_SIZE, "1024", 0, (int64_t)1 << 30, 0,
+     S(min_body_rate), "slowest accepted upload, bytes per second (0: off)"},
+    {"connection_memory", "MEDIALIB_CONNECTION_MEMORY", CFG_SIZE, "32KiB", 8192, 1 << 20, 0,
+     S(connection_memory), "per-connection buffer; bounds the request header size"},
+    {"shutdown_timeout", "MEDIALIB_SHUTDOWN_TIMEOUT", CFG_INT, "30", 0, 3600, 0,
+     S(shutdown_timeout), "seconds to finish in-flight requests on SIGTERM"},
+    {"delete_deadline_ms", "MEDIALIB_DELETE_DEADLINE_MS", CFG_INT, "2000", 0, 60000, 0,
+     S(delete_deadline_ms), "how long DELETE waits for storage to confirm"},
+    {"insecure_open_writes", "MEDIALIB_INSECURE_OPEN_WRITES", CFG_BOOL, "0", 0, 1, 0,
+     S(insecure_open_writes), "accept writes without a token (testing only)"},
+    {"test_faults", "MEDIALIB_TEST_FAULTS", CFG_STR, "", 0, 0, CFG_TESTONLY, S(test_faults),
+     "fault injection (test builds only)"},
+};
+#undef S
+
+#define NENTRIES (sizeof(table) / sizeof(table[0]))
+
+int ml_config_parse_size(const char *s, int64_t *out) {
+  char *end;
+  unsigned long long v;
+  uint64_t mult = 1;
+  if(!s || !isdigit((unsigned char)*s))
+    return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if(errno)
+    return -1;
+  while(*end == ' ')
+    end++;
+  if(!*end || !strcmp(end, "B"))
+    mult = 1;
+  else if(!strcasecmp(end, "K") || !strcasecmp(end, "KiB") || !strcasecmp(end, "KB"))
+    mult = 1024;
+  else if(!strcasecmp(end, "M") || !strcasecmp(end, "MiB") || !strcasecmp(end, "MB"))
+    mult = 1024 * 1024;
+  else if(!strcasecmp(end, "G") || !strcasecmp(end, "GiB") || !strcasecmp(end, "GB"))
+    mult = 1024ull * 1024 * 1024;
+  else if(!strcasecmp(end, "T") || !strcasecmp(end, "TiB") || !strcasecmp(end, "TB"))
+    mult = 1024ull * 1024 * 1024 * 1024;
+  else
+    return -1;
+  if(v > (uint64_t)INT64_MAX / mult)
+    return -1;
+  *out = (int64_t)(v * mult);
+  return 0;
+}
+
+static int parse_int(const char *s, int64_t *out) {
+  char *end;
+  long long v;
+  if(!*s)
+    return -1;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if(errno || *end)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_bool(const char *s, int64_t *out) {
+  if(!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) {
+    *out = 1;
+    return 0;
+  }
+  if(!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") ||
+     !strcasecmp(s, "off") || !*s) {
+    *out = 0;
+    return 0;
+  }
+  return -1;
+}
+
+static ml_err set_value(struct ml_config *cfg, const struct cfg_entry *e, const char *val,
+                        struct ml_errbuf *eb) {
+  char *base = (char *)cfg;
+  int64_t v = 0;
+  switch(e->type) {
+  case CFG_STR: {
+    char **slot = (char **)(base + e->offset);
+    char *copy = ml_strdup(val);
+    if(!copy)
+      return ML_ERR_NOMEM;
+    ml_free(*slot);
+    *slot = copy;
+    return ML_OK;
+  }
+  case CFG_INT:
+    if(parse_int(val, &v))
+      return ml_fail(eb, ML_ERR_CONFIG, "%s: '%s' is not a whole number", e->env,
+                     (e->flags & CFG_SECRET) ? "***" : val);
+    break;
+  case CFG_SIZE:
+    if(ml_config_parse_size(val, &v))
+      return ml_fail(eb, ML_ERR_CONFIG, "%s: '%s' is not a size (use e.g. 512MiB, 64KiB, 1024)",
+                     e->env, val);
+    break;
+  case CFG_BOOL:
+    if(parse_bool(val, &v))
+      return ml_fail(eb, ML_ERR_CONFIG, "%s: '%s' is not a boolean (use 1 or 0)", e->env, val);
+    break;
+  }
+  if(v < e->min || v > e->max)
+    return ml_fail(eb, ML_ERR_CONFIG, "%s: %lld is out of range [%lld, %lld]", e->env,
+                   (long long)v, (long long)e->min, (long long)e->max);
+  *(int64_t *)(base + e->offset) = v;
+  return ML_OK;
+}
+
+static const struct cfg_entry *find_env(const char *env, size_t len) {
+  for(size_t i = 0; i < NENTRIES; i++)
+    if(strlen(table[i].env) == len && !strncmp(table[i].env, env, len))
+      return &table[i];
+  return NULL;
+}
+
+static ml_err load_file(struct ml_config *cfg, const char *path, struct ml_errbuf *eb) {
+  FILE *f = fopen(path, "r");
+  char line[4096];
+  int lineno = 0;
+  ml_err rc = ML_OK;
+  if(!f)
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_CONFIG: cannot open %s: %s", path,
+                   strerror(errno));
+  while(!rc && fgets(line, sizeof(line), f)) {
+    char *p = line, *eq, *end;
+    const struct cfg_entry *e;
+    lineno++;
+    while(isspace((unsigned char)*p))
+      p++;
+    if(!*p || *p == '#')
+      continue;
+    end = p + strlen(p);
+    while(end > p && isspace((unsigned char)end[-1]))
+      *--end = '\0';
+    eq = strchr(p, '=');
+    if(!eq) {
+      rc = ml_fail(eb, ML_ERR_CONFIG, "%s:%d: expected KEY=VALUE", path, lineno);
+      break;
+    }
+    e = find_env(p, (size_t)(eq - p));
+    if(!e) {
+      rc = ml_fail(eb, ML_ERR_CONFIG, "%s:%d: unknown setting '%.*s'", path, lineno,
+                   (int)(eq - p), p);
+      break;
+    }
+    if(getenv(e->env))
+      continue; /* the environment wins */
+    rc = set_value(cfg, e, eq + 1, eb);
+  }
+  fclose(f);
+  return rc;
+}
+
+ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb) {
+  ml_err rc = ML_OK;
+  const char *file;
+  enum ml_log_level lvl;
+  memset(cfg, 0, sizeof(*cfg));
+  for(size_t i = 0; !rc && i < NENTRIES; i++)
+    rc = set_value(cfg, &table[i], table[i].def, eb);
+  if(rc)
+    return rc;
+  file = getenv("MEDIALIB_CONFIG");
+  if(file && *file) {
+    rc = load_file(cfg, file, eb);
+    if(rc)
+      return rc;
+  }
+  for(size_t i = 0; !rc && i < NENTRIES; i++) {
+    const char *v = getenv(table[i].env);
+    if(!v)
+      continue;
+#ifndef ML_TEST_HOOKS
+    if((table[i].flags & CFG_TESTONLY) && *v)
+      return ml_fail(eb, ML_ERR_CONFIG, "%s is only available in test builds", table[i].env);
+#endif
+    rc = set_value(cfg, &table[i], v, eb);
+  }
+  if(rc)
+    return rc;
+  if(!*cfg->database_url) {
+    char *u = NULL;
+    size_t n = strlen(cfg->data_dir) + 32;
+    u = ml_malloc(n);
+    if(!u)
+      return ML_ERR_NOMEM;
+    snprintf(u, n, "sqlite://%s/medialib.db", cfg->data_dir);
+    ml_free(cfg->database_url);
+    cfg->database_url = u;
+  }
+  if(!*cfg->storage_url) {
+    char *u = NULL;
+    size_t n = strlen(cfg->data_dir) + 32;
+    u = ml_malloc(n);
+    if(!u)
+      return ML_ERR_NOMEM;
+    snprintf(u, n, "file://%s/blobs", cfg->data_dir);
+    ml_free(cfg->storage_url);
+    cfg->storage_url = u;
+  }
+  if(ml_log_level_parse(cfg->log_level, &lvl))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_LOG: '%s' is not a level (debug, info, warn, "
+                   "error, off)", cfg->log_level);
+  if(*cfg->public_url && strncmp(cfg->public_url, "http://", 7) &&
+     strncmp(cfg->public_url, "https://", 8))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_PUBLIC_URL: '%s' must start with http:// or "
+                   "https://", cfg->public_url);
+  if(*cfg->public_url) { /* no trailing slash: URLs are built as base + "/media/..." */
+    size_t n = strlen(cfg->public_url);
+    while(n > 0 && cfg->public_url[n - 1] == '/')
+      cfg->public_url[--n] = '\0';
+  }
+  return ML_OK;
+}
+
+void ml_config_free(struct ml_config *cfg) {
+  for(size_t i = 0; i < NENTRIES; i++) {
+    if(table[i].type == CFG_STR) {
+      char **slot = (char **)((char *)cfg + table[i].offset);
+      ml_free(*slot);
+      *slot = NULL;
+    }
+  }
+}
+
+void ml_config_log(const struct ml_config *cfg, const struct ml_log *lg) {
+  for(size_t i = 0; i < NENTRIES; i++) {
+    const struct cfg_entry *e = &table[i];
+    const char *base = (const char *)cfg;
+    if(e->flags & CFG_TESTONLY)
+      continue;
+    if(e->type == CFG_STR) {
+      const char *v = *(char *const *)(base + e->offset);
+      if(e->flags & CFG_SECRET)
+        v = (v && *v) ? "(set)" : "(unset)";
+      ml_log(lg, ML_LOG_INFO, NULL, "config", ML_LS("key", e->name), ML_LS("value", v));
+    } else {
+      ml_log(lg, ML_LOG_INFO, NULL, "config", ML_LS("key", e->name),
+             ML_LI("value", *(const int64_t *)(base + e->offset)));
+    }
+  }
+}
+
+void ml_config_print_help(void) {
+  printf("Settings (environment variables; MEDIALIB_CONFIG=FILE reads KEY=VALUE lines):\n");
+  for(size_t i = 0; i < NENTRIES; i++) {
+    if(table[i].flags & CFG_TESTONLY)
+      continue;
+    printf("  %-32s %s (default: %s)\n", table[i].env, table[i].help,
+           *table[i].def ? table[i].def : "-");
+  }
+}

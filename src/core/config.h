@@ -1,0 +1,56 @@
+/*
+ * config.h - settings, from one table (Redis config.c).
+ *
+ * Each setting has a name, an environment variable, a type, a default and
+ * bounds. Values come from the environment; MEDIALIB_CONFIG may name a file of
+ * KEY=VALUE lines setting the same variables (the environment wins). Secrets
+ * are flagged and never logged or printed.
+ */
+#ifndef ML_CORE_CONFIG_H
+#define ML_CORE_CONFIG_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+struct ml_config {
+  char *listen;            /* host:port */
+  char *public_url;        /* "" = from the request's Host */
+  char *data_dir;
+  char *database_url;      /* derived from data_dir when empty */
+  char *storage_url;       /* derived from data_dir when empty */
+  char *jwt_secret;        /* secret */
+  char *purge_url;
+  char *log_level;
+  char *test_faults;       /* test builds only: fault injection spec */
+  int64_t max_upload;      /* bytes */
+  int64_t max_json_body;   /* bytes */
+  int64_t threads;         /* HTTP event-loop threads, 0 = number of cores */
+  int64_t workers;         /* worker threads for slow work */
+  int64_t max_connections;
+  int64_t max_connections_per_ip;
+  int64_t idle_timeout;    /* seconds */
+  int64_t header_timeout;  /* seconds to receive the request line and headers */
+  int64_t min_body_rate;   /* bytes per second, checked after header_timeout */
+  int64_t connection_memory; /* libmicrohttpd per-connection buffer (max header size) */
+  int64_t shutdown_timeout;  /* seconds to finish in-flight requests on SIGTERM */
+  int64_t delete_deadline_ms; /* how long DELETE waits for storage to confirm */
+  int64_t insecure_open_writes; /* bool: allow writes without a token */
+};
+
+/* Loads defaults, the optional config file, then the environment. On error
+ * returns ML_ERR_CONFIG with a message naming the variable and the problem. */
+ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb);
+void ml_config_free(struct ml_config *cfg);
+
+/* Logs every setting (secrets masked) at info level. */
+void ml_config_log(const struct ml_config *cfg, const struct ml_log *lg);
+
+/* Parses "512MiB", "10MB", "1024", "1G" into bytes; -1 when malformed. */
+int ml_config_parse_size(const char *s, int64_t *out);
+
+/* Prints the table of settings (for `medialib help`). */
+void ml_config_print_help(void);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * repo.h - the repository: media rows, tags, the outbox, migrations.
+ *
+ * One interface, several backends (SQLite now, PostgreSQL later), chosen by
+ * URL at start. The repository hands out connections from a pool; a
+ * connection runs one transaction at a time. Handlers never see SQL: the
+ * domain (src/media) calls these functions.
+ *
+ * Strings in returned structs are allocated from the caller's arena and live
+ * as long as it does. Every function returns ML_OK or an error and, on
+ * error, writes why into eb (when not NULL):
+ *   ML_ERR_NOT_FOUND   no such row
+ *   ML_ERR_CONFLICT    a concurrent change won (version mismatch)
+ *   ML_ERR_DB          the database failed (locked past the busy timeout,
+ *                      I/O error, corrupt, full: eb says which)
+ *   ML_ERR_INSUFFICIENT_STORAGE  the database file system is full
+ *   ML_ERR_NOMEM       out of memory
+ */
+#ifndef ML_DB_REPO_H
+#define ML_DB_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+
+struct ml_repo;
+struct ml_conn;
+
+enum ml_media_state {
+  ML_MEDIA_PENDING = 0, /* upload reserved, blob not yet committed: invisible */
+  ML_MEDIA_ACTIVE = 1
+};
+
+struct ml_media {
+  int64_t id;
+  int state;                 /* enum ml_media_state */
+  const char *title;         /* never NULL ("" when empty) */
+  const char *alt_text;
+  const char *caption;
+  const char *folder;
+  const char *tags;          /* tags joined by ',' ("" for none); tags never contain ',' */
+  const char *filename;      /* cleaned display name */
+  const char *mime_type;     /* sniffed */
+  int64_t size;              /* bytes */
+  int64_t width, height;     /* pixels, 0 when unknown or not an image */
+  char sha256[65];           /* lowercase hex, "" while pending */
+  int64_t version;           /* 1, then +1 per replacement */
+  const char *storage_key;   /* blob key of the current version ("" while pending) */
+  int64_t created_at;        /* epoch ms */
+  int64_t updated_at;        /* epoch ms */
+};
+
+enum ml_order {
+  ML_ORDER_CREATED_DESC = 0, /* the default: newest first */
+  ML_ORDER_CREATED_ASC,
+  ML_ORDER_TITLE_ASC,
+  ML_ORDER_TITLE_DESC,
+  ML_ORDER_SIZE_ASC,
+  ML_ORDER_SIZE_DESC,
+  ML_ORDER_UPDATED_ASC,
+  ML_ORDER_UPDATED_DESC,
+  ML_ORDER__COUNT
+};
+
+struct ml_media_filter {
+  const char *q;           /* substring of title, alt text, caption or filename; NULL = any */
+  const char *mime;        /* exact type; NULL = any */
+  const char *mime_prefix; /* "image/" for "image/*"; NULL = any */
+  const char *folder;      /* exact folder; NULL = any */
+  const char *tag;         /* has this tag; NULL = any */
+  enum ml_order order;     /* ties broken by id in the same direction */
+  int64_t offset;
+  int64_t limit;           /* 1..100 */
+};
+
+/* An outbox job. kind is e.g. "remove_blob"; key is the blob key. */
+struct ml_job {
+  int64_t id;
+  const char *kind;
+  const char *key;
+  int64_t media_id;          /* 0 when none */
+  int64_t attempts;
+  int64_t next_at;           /* epoch ms: not to run before */
+  int64_t lease_until;       /* epoch ms: claimed by someone until then */
+  const char *last_error;    /* "" when none */
+  int64_t created_at;        /* epoch ms */
+};
+
+/* Opens the backend named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db"),
+ * with a pool of pool_size connections, and applies pending migrations when
+ * migrate is non-zero. */
+ml_err ml_repo_open(const char *url, int pool_size, int migrate, struct ml_repo **out,
+                    struct ml_errbuf *eb);
+void ml_repo_close(struct ml_repo **r);
+/* Applies pending migrations; *applied gets how many ran (may be NULL). */
+ml_err ml_repo_migrate(struct ml_repo *r, int *applied, struct ml_errbuf *eb);
+/* Current schema version. */
+ml_err ml_repo_schema_version(struct ml_repo *r, int *version, struct ml_errbuf *eb);
+
+/* Takes a connection from the pool, waiting up to a few seconds (ML_ERR_BUSY
+ * after that). release rolls back an unfinished transaction and sets *c NULL. */
+ml_err ml_repo_acquire(struct ml_repo *r, struct ml_conn **c, struct ml_errbuf *eb);
+void ml_repo_release(struct ml_conn **c);
+
+/* Write transactions (SQLite: BEGIN IMMEDIATE). Reads need no transaction. */
+ml_err ml_repo_begin(struct ml_conn *c, struct ml_errbuf *eb);
+ml_err ml_repo_commit(struct ml_conn *c, struct ml_errbuf *eb);
+void ml_repo_rollback(struct ml_conn *c);
+
+/* A cheap round trip (readiness). */
+ml_err ml_repo_ping(struct ml_conn *c, struct ml_errbuf *eb);
+
+/* Media. get returns ML_ERR_NOT_FOUND for a missing row; a pending row is
+ * returned only when include_pending is set. */
+ml_err ml_repo_media_get(struct ml_conn *c, int64_t id, int include_pending, struct ml_arena *a,
+                         struct ml_media *out, struct ml_errbuf *eb);
+/* Active rows only. *items is an arena array of *n rows; *count is the total
+ * matching the filter (ignoring offset and limit). */
+ml_err ml_repo_media_list(struct ml_conn *c, const struct ml_media_filter *f, struct ml_arena *a,
+                          struct ml_media **items, size_t *n, int64_t *count,
+                          struct ml_errbuf *eb);
+/* Inserts every column but id (assigned into m->id); writes the tag rows. */
+ml_err ml_repo_media_insert(struct ml_conn *c, struct ml_media *m, struct ml_errbuf *eb);
+/* Writes every column of row m->id when its version is still expect_version
+ * (ML_ERR_CONFLICT otherwise, ML_ERR_NOT_FOUND when gone); rewrites tag rows. */
+ml_err ml_repo_media_update(struct ml_conn *c, const struct ml_media *m, int64_t expect_version,
+                            struct ml_errbuf *eb);
+/* Deletes the row and its tag rows; ML_ERR_NOT_FOUND when missing. */
+ml_err ml_repo_media_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
+
+/* Outbox. add assigns j->id. */
+ml_err ml_repo_job_add(struct ml_conn *c, struct ml_job *j, struct ml_errbuf *eb);
+ml_err ml_repo_job_get(struct ml_conn *c, int64_t id, struct ml_arena *a, struct ml_job *out,
+                       struct ml_errbuf *eb);
+ml_err ml_repo_job_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
+/* Claims up to max due jobs (next_at <= now and no live lease) by setting
+ * lease_until = now + lease_ms, atomically, so two runners never hold the
+ * same job. Returns them in *jobs (arena). */
+ml_err ml_repo_job_claim(struct ml_conn *c, int64_t now, int64_t lease_ms, size_t max,
+                         struct ml_arena *a, struct ml_job **jobs, size_t *n,
+                         struct ml_errbuf *eb);
+/* Records a failed attempt: attempts+1, next_at, last_error, lease cleared. */
+ml_err ml_repo_job_fail(struct ml_conn *c, int64_t id, int64_t next_at, const char *error,
+                        struct ml_errbuf *eb);
+/* Is there a job of this kind for this key? (fsck: a blob with a pending
+ * removal is not an orphan.) */
+ml_err ml_repo_job_exists_for_key(struct ml_conn *c, const char *key, int *exists,
+                                  struct ml_errbuf *eb);
+/* Outbox depth and the oldest job's created_at (0 when empty), all kinds. */
+ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_created,
+                         struct ml_errbuf *eb);
+/* Does any media row (any state) use this storage key? (fsck) */
+ml_err ml_repo_key_in_use(struct ml_conn *c, const char *key, int *in_use, struct ml_errbuf *eb);
+/* Calls cb for every media row (any state) in id order; cb returning non-zero stops. (fsck) */
+ml_err ml_repo_media_each(struct ml_conn *c, struct ml_arena *a,
+                          int (*cb)(void *ctx, const struct ml_media *m), void *ctx,
+                          struct ml_errbuf *eb);
+
+#endif
