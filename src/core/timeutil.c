@@ -19,9 +19,12 @@ uint64_t ml_mono_ns(void) {
 void ml_time_rfc3339(int64_t epoch_ms, char out[21]) {
   time_t t = (time_t)(epoch_ms / 1000);
   struct tm tm;
+  char tmp[64];
   gmtime_r(&t, &tm);
-  snprintf(out, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", (tm.tm_year + 1900) % 10000,
+  snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", (tm.tm_year + 1900) % 10000,
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  memcpy(out, tmp, 20);
+  out[20] = '\0';
 }
 
 static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -30,9 +33,12 @@ static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 
 void ml_time_http(time_t t, char out[30]) {
   struct tm tm;
+  char tmp[64];
   gmtime_r(&t, &tm);
-  snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+  snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
            months[tm.tm_mon], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  memcpy(out, tmp, 29);
+  out[29] = '\0';
 }
 
 int ml_time_http_parse(const char *s, time_t *t) {
