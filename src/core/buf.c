@@ -204,3 +204,18 @@ ml_err ml_buf_url_encode(struct ml_buf *b, const char *s) {
   }
   return rc;
 }
+
+int ml_utf8_valid(const char *str, size_t len, size_t *nchars) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0, n = 0;
+  while(i < len) {
+    size_t seq = utf8_seq(s + i, len - i);
+    if(!seq)
+      return 0;
+    i += seq;
+    n++;
+  }
+  if(nchars)
+    *nchars = n;
+  return 1;
+}

@@ -41,4 +41,8 @@ ml_err ml_buf_json_strn(struct ml_buf *b, const char *s, size_t len);
 /* Percent-encodes everything but RFC 3986 unreserved characters. */
 ml_err ml_buf_url_encode(struct ml_buf *b, const char *s);
 
+/* Is s[0..len) valid UTF-8 (no overlongs, no surrogates)? Sets *nchars to the
+ * number of code points when it is. Returns 1 when valid. */
+int ml_utf8_valid(const char *s, size_t len, size_t *nchars);
+
 #endif

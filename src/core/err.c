@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static const struct {
   int status;
@@ -45,4 +46,18 @@ ml_err ml_fail(struct ml_errbuf *eb, ml_err e, const char *fmt, ...) {
 void ml_errbuf_clear(struct ml_errbuf *eb) {
   if(eb)
     eb->msg[0] = '\0';
+}
+
+void ml_field_error(struct ml_field_errors *fe, const char *name, const char *fmt, ...) {
+  va_list ap;
+  if(!fe || fe->n >= ML_FIELD_ERRORS_MAX)
+    return;
+  for(int i = 0; i < fe->n; i++)
+    if(!strcmp(fe->f[i].name, name))
+      return;
+  snprintf(fe->f[fe->n].name, sizeof(fe->f[0].name), "%s", name);
+  va_start(ap, fmt);
+  vsnprintf(fe->f[fe->n].msg, sizeof(fe->f[0].msg), fmt, ap);
+  va_end(ap);
+  fe->n++;
 }

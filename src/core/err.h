@@ -39,7 +39,8 @@
   X(TIMEOUT,                 504, "timeout",                     "timed out")          \
   X(CONFIG,                  500, "bad_config",                  "bad configuration")  \
   X(TRUNCATED,               400, "truncated_body",              "request body ended early") \
-  X(PRECONDITION_FAILED,     412, "precondition_failed",         "precondition failed")
+  X(PRECONDITION_FAILED,     412, "precondition_failed",         "precondition failed") \
+  X(NOT_IMPLEMENTED,         501, "not_implemented",             "not implemented")
 
 typedef enum {
 #define ML_ERR_ENUM(name, status, code, msg) ML_ERR_##name,
@@ -71,5 +72,23 @@ ml_err ml_fail(struct ml_errbuf *eb, ml_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Clears the message. */
 void ml_errbuf_clear(struct ml_errbuf *eb);
+
+/*
+ * Per-field validation errors (API.md: "fields": {"title": "..."}), filled by
+ * validators and sent by the API layer with ML_ERR_VALIDATION.
+ */
+#define ML_FIELD_ERRORS_MAX 8
+struct ml_field_errors {
+  int n;
+  struct {
+    char name[32];
+    char msg[160];
+  } f[ML_FIELD_ERRORS_MAX];
+};
+
+/* Records an error for field name (the first per field wins; extra fields
+ * beyond the maximum are dropped). */
+void ml_field_error(struct ml_field_errors *fe, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -46,6 +46,8 @@ void ml_log_write(const struct ml_log *lg, enum ml_log_level lvl, const char *re
       rc = ml_buf_json_str(&b, request_id);
   }
   for(int i = 0; !rc && i < n; i++) {
+    if(f[i].type == ML_LF_STR && !f[i].s)
+      continue; /* absent optional field: leave it out of the line */
     rc = ml_buf_addc(&b, ',');
     if(!rc)
       rc = ml_buf_json_str(&b, f[i].key);

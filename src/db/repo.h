@@ -67,7 +67,7 @@ enum ml_order {
 struct ml_media_filter {
   const char *q;           /* substring of title, alt text, caption or filename; NULL = any */
   const char *mime;        /* exact type; NULL = any */
-  const char *mime_prefix; /* "image/" for "image/*"; NULL = any */
+  const char *mime_prefix; /* "image/" for the filter image/(any); NULL = any */
   const char *folder;      /* exact folder; NULL = any */
   const char *tag;         /* has this tag; NULL = any */
   enum ml_order order;     /* ties broken by id in the same direction */

@@ -45,4 +45,10 @@ ml_err ml_multipart_feed(struct ml_multipart *mp, const char *data, size_t len,
 ml_err ml_multipart_finish(struct ml_multipart *mp, struct ml_errbuf *eb);
 void ml_multipart_destroy(struct ml_multipart **mp);
 
+/* The filename of an HTTP Content-Disposition header value ("attachment;
+ * filename=\"a.png\"; filename*=UTF-8''a.png", RFC 6266): filename* preferred,
+ * decoded; written into out. 0 on success, -1 when there is none or the
+ * value is malformed. */
+int ml_multipart_disposition_filename(const char *value, char *out, size_t outlen);
+
 #endif

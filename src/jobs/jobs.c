@@ -1,0 +1,292 @@
+/* jobs.c - executes outbox rows: inline within a deadline, or in the background. */
+#include "jobs/jobs.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/timeutil.h"
+
+struct ml_jobs {
+  struct ml_jobs_opts o;
+  pthread_t thread;
+  int running;
+  int stopping;
+  int kicked;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+};
+
+int64_t ml_jobs_backoff_ms(int64_t attempts, int64_t base_ms, int64_t max_ms, uint32_t rnd) {
+  int64_t d = base_ms;
+  for(int64_t i = 0; i < attempts && d < max_ms; i++)
+    d *= 2;
+  if(d > max_ms)
+    d = max_ms;
+  /* "equal jitter": half fixed, half random, so retries never synchronize */
+  return d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+}
+
+static uint32_t rnd32(void) {
+  uint32_t r = 0;
+  if(getrandom(&r, sizeof(r), 0) != sizeof(r))
+    r = (uint32_t)ml_mono_ns();
+  return r;
+}
+
+ml_err ml_jobs_create(const struct ml_jobs_opts *o, struct ml_jobs **out) {
+  struct ml_jobs *j = ml_calloc(1, sizeof(*j));
+  if(!j)
+    return ML_ERR_NOMEM;
+  j->o = *o;
+  if(j->o.poll_ms <= 0)
+    j->o.poll_ms = 500;
+  if(j->o.lease_ms <= 0)
+    j->o.lease_ms = 60000;
+  if(j->o.backoff_base_ms <= 0)
+    j->o.backoff_base_ms = 1000;
+  if(j->o.backoff_max_ms <= 0)
+    j->o.backoff_max_ms = 300000;
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_cond_init(&j->cv, NULL);
+  *out = j;
+  return ML_OK;
+}
+
+/* Executes one job against the store and records the outcome. Returns
+ * ML_OK when the job is finished (and deleted). */
+static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job *job,
+                      const char *rid, struct ml_errbuf *eb) {
+  ml_err rc;
+  int in_use = 0;
+  struct ml_errbuf seb = {{0}};
+  const char *outcome = "removed";
+
+  rc = ml_repo_key_in_use(c, job->key, &in_use, eb);
+  if(rc)
+    return rc;
+  if(!strcmp(job->kind, ML_JOB_ABORT_UPLOAD) && job->media_id) {
+    /* The intent of an upload that never committed: the row is pending. */
+    struct ml_arena *a = ml_arena_create(0);
+    struct ml_media m;
+    if(!a)
+      return ML_ERR_NOMEM;
+    rc = ml_repo_media_get(c, job->media_id, 1, a, &m, eb);
+    if(rc == ML_OK && m.state == ML_MEDIA_ACTIVE && !strcmp(m.storage_key, job->key))
+      in_use = 1;
+    ml_arena_destroy(&a);
+    if(rc && rc != ML_ERR_NOT_FOUND)
+      return rc;
+    rc = ML_OK;
+  }
+  if(in_use) {
+    outcome = "kept: key in use";
+  } else {
+    rc = ml_store_remove(j->o.store, job->key, &seb);
+    if(rc) {
+      int64_t next = ml_now_ms() +
+                     ml_jobs_backoff_ms(job->attempts, j->o.backoff_base_ms, j->o.backoff_max_ms,
+                                        rnd32());
+      ml_err frc = ml_repo_job_fail(c, job->id, next, seb.msg[0] ? seb.msg : ml_err_code(rc), eb);
+      ml_log(j->o.log, ML_LOG_WARN, rid, "job.failed", ML_LS("kind", job->kind),
+             ML_LI("job_id", job->id), ML_LI("media_id", job->media_id), ML_LS("key", job->key),
+             ML_LI("attempts", job->attempts + 1), ML_LERR(rc), ML_LS("detail", seb.msg),
+             ML_LI("retry_in_ms", next - ml_now_ms()));
+      if(eb && !eb->msg[0])
+        ml_fail(eb, rc, "%s", seb.msg[0] ? seb.msg : ml_err_code(rc));
+      return frc ? frc : rc;
+    }
+  }
+  rc = ml_repo_begin(c, eb);
+  if(!rc && !strcmp(job->kind, ML_JOB_ABORT_UPLOAD) && job->media_id && !in_use) {
+    struct ml_arena *a = ml_arena_create(0);
+    struct ml_media m;
+    ml_err grc = a ? ml_repo_media_get(c, job->media_id, 1, a, &m, eb) : ML_ERR_NOMEM;
+    if(grc == ML_OK && m.state == ML_MEDIA_PENDING)
+      rc = ml_repo_media_delete(c, job->media_id, eb);
+    else if(grc != ML_OK && grc != ML_ERR_NOT_FOUND)
+      rc = grc;
+    ml_arena_destroy(&a);
+  }
+  if(!rc) {
+    rc = ml_repo_job_delete(c, job->id, eb);
+    if(rc == ML_ERR_NOT_FOUND)
+      rc = ML_OK; /* another runner finished it */
+  }
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  else
+    ml_repo_rollback(c);
+  ml_log(j->o.log, ML_LOG_INFO, rid, "job.done", ML_LS("kind", job->kind),
+         ML_LI("job_id", job->id), ML_LI("media_id", job->media_id), ML_LS("key", job->key),
+         ML_LI("attempts", job->attempts + 1), ML_LS("result", rc ? "error" : outcome),
+         ML_LS("error", rc ? ml_err_code(rc) : NULL));
+  return rc;
+}
+
+ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t deadline_ms,
+                       const char *rid, struct ml_jobs_result *res) {
+  struct ml_conn *c = NULL;
+  struct ml_arena *a = ml_arena_create(0);
+  uint64_t deadline = ml_mono_ns() + (uint64_t)deadline_ms * 1000000u;
+  int *done = NULL;
+  ml_err rc;
+  struct ml_errbuf eb = {{0}};
+  memset(res, 0, sizeof(*res));
+  if(!a)
+    return ML_ERR_NOMEM;
+  done = ml_calloc(n ? n : 1, sizeof(*done));
+  if(!done) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+  rc = ml_repo_acquire(j->o.repo, &c, &eb);
+  if(rc)
+    goto out;
+  for(int round = 0;; round++) {
+    size_t left = 0;
+    for(size_t i = 0; i < n; i++) {
+      struct ml_job job;
+      struct ml_errbuf jeb = {{0}};
+      ml_err jrc;
+      if(done[i])
+        continue;
+      jrc = ml_repo_job_get(c, ids[i], a, &job, &jeb);
+      if(jrc == ML_ERR_NOT_FOUND) {
+        done[i] = 1; /* finished by someone else */
+        continue;
+      }
+      if(!jrc)
+        jrc = run_job(j, c, &job, rid, &jeb);
+      if(!jrc) {
+        done[i] = 1;
+        continue;
+      }
+      left++;
+      if(job.attempts + 1 > res->attempts)
+        res->attempts = job.attempts + 1;
+      snprintf(res->last_error, sizeof(res->last_error), "%s",
+               jeb.msg[0] ? jeb.msg : ml_err_code(jrc));
+    }
+    if(!left || ml_mono_ns() >= deadline)
+      break;
+    {
+      /* short pauses between inline attempts: 50, 100, 200 ms... */
+      uint64_t pause = (uint64_t)50000000u << (round < 4 ? round : 4);
+      uint64_t now = ml_mono_ns();
+      struct timespec ts;
+      if(now + pause > deadline)
+        pause = deadline - now;
+      ts.tv_sec = (time_t)(pause / 1000000000u);
+      ts.tv_nsec = (long)(pause % 1000000000u);
+      nanosleep(&ts, NULL);
+    }
+  }
+  for(size_t i = 0; i < n; i++) {
+    if(done[i])
+      res->done++;
+    else
+      res->pending++;
+  }
+  if(res->pending)
+    ml_jobs_kick(j);
+out:
+  ml_repo_release(&c);
+  ml_free(done);
+  ml_arena_destroy(&a);
+  return rc;
+}
+
+ml_err ml_jobs_run_due(struct ml_jobs *j, size_t max, size_t *ran, struct ml_errbuf *eb) {
+  struct ml_conn *c = NULL;
+  struct ml_arena *a = ml_arena_create(0);
+  struct ml_job *jobs = NULL;
+  size_t n = 0;
+  ml_err rc;
+  *ran = 0;
+  if(!a)
+    return ML_ERR_NOMEM;
+  rc = ml_repo_acquire(j->o.repo, &c, eb);
+  if(rc)
+    goto out;
+  rc = ml_repo_job_claim(c, ml_now_ms(), j->o.lease_ms, max, a, &jobs, &n, eb);
+  if(rc)
+    goto out;
+  for(size_t i = 0; i < n; i++) {
+    struct ml_errbuf jeb = {{0}};
+    run_job(j, c, &jobs[i], NULL, &jeb);
+    (*ran)++;
+  }
+out:
+  ml_repo_release(&c);
+  ml_arena_destroy(&a);
+  return rc;
+}
+
+static void *runner_main(void *arg) {
+  struct ml_jobs *j = arg;
+  pthread_mutex_lock(&j->mu);
+  while(!j->stopping) {
+    size_t ran = 0;
+    struct ml_errbuf eb = {{0}};
+    ml_err rc;
+    j->kicked = 0;
+    pthread_mutex_unlock(&j->mu);
+    rc = ml_jobs_run_due(j, 32, &ran, &eb);
+    if(rc)
+      ml_log(j->o.log, ML_LOG_WARN, NULL, "jobs.poll_failed", ML_LERR(rc),
+             ML_LS("detail", eb.msg));
+    pthread_mutex_lock(&j->mu);
+    if(ran == 32 || j->kicked || j->stopping)
+      continue; /* more may be due */
+    {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += (time_t)(j->o.poll_ms / 1000);
+      ts.tv_nsec += (long)(j->o.poll_ms % 1000) * 1000000L;
+      if(ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    }
+  }
+  pthread_mutex_unlock(&j->mu);
+  return NULL;
+}
+
+ml_err ml_jobs_start(struct ml_jobs *j) {
+  if(pthread_create(&j->thread, NULL, runner_main, j))
+    return ML_ERR_INTERNAL;
+  j->running = 1;
+  return ML_OK;
+}
+
+void ml_jobs_kick(struct ml_jobs *j) {
+  pthread_mutex_lock(&j->mu);
+  j->kicked = 1;
+  pthread_cond_signal(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+}
+
+void ml_jobs_destroy(struct ml_jobs **jp) {
+  struct ml_jobs *j;
+  if(!jp || !*jp)
+    return;
+  j = *jp;
+  if(j->running) {
+    pthread_mutex_lock(&j->mu);
+    j->stopping = 1;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    pthread_join(j->thread, NULL);
+  }
+  pthread_mutex_destroy(&j->mu);
+  pthread_cond_destroy(&j->cv);
+  ml_free(j);
+  *jp = NULL;
+}

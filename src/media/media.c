@@ -1,0 +1,426 @@
+/* media.c - upload, replace, update, delete, read: the consistency rules. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/alloc.h"
+#include "core/timeutil.h"
+#include "jobs/jobs.h"
+#include "media/media_int.h"
+
+/* An upload intent waits this long before it may run: an upload in progress
+ * must never lose its blob to its own intent. */
+#define INTENT_DELAY_MS (15 * 60 * 1000)
+
+ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
+                           struct ml_errbuf *eb) {
+  struct ml_media_svc *s = ml_calloc(1, sizeof(*s));
+  ml_err rc;
+  if(!s)
+    return ML_ERR_NOMEM;
+  s->d = *d;
+  rc = ml_sniffer_create(&s->sniffer, eb);
+  if(rc) {
+    ml_free(s);
+    return rc;
+  }
+  *out = s;
+  return ML_OK;
+}
+
+void ml_media_svc_destroy(struct ml_media_svc **sp) {
+  if(!sp || !*sp)
+    return;
+  ml_sniffer_destroy(&(*sp)->sniffer);
+  ml_free(*sp);
+  *sp = NULL;
+}
+
+/* "m/<id>/v<version>-<16 hex>/original": id and version for people and
+ * prefix listing, randomness so a retried write never reuses a key that an
+ * old intent may still remove. */
+static char *make_key(struct ml_arena *a, int64_t id, int64_t version) {
+  unsigned char r[8];
+  char hex[17];
+  static const char digits[] = "0123456789abcdef";
+  if(getrandom(r, sizeof(r), 0) != sizeof(r))
+    return NULL;
+  for(int i = 0; i < 8; i++) {
+    hex[2 * i] = digits[r[i] >> 4];
+    hex[2 * i + 1] = digits[r[i] & 15];
+  }
+  hex[16] = '\0';
+  return ml_arena_printf(a, "m/%lld/v%lld-%s/original", (long long)id, (long long)version, hex);
+}
+
+/* Sniffs the finished spool and checks the allow-list. */
+static ml_err sniff(struct ml_media_svc *s, struct ml_upload *u, char *mime, size_t cap,
+                    struct ml_errbuf *eb) {
+  ml_err rc = ml_upload_finish(u, eb);
+  if(!rc)
+    rc = ml_sniffer_file(s->sniffer, u->path, mime, cap, eb);
+  if(rc)
+    return rc;
+  if(!ml_sniff_allowed(mime, cap))
+    return ml_fail(eb, ML_ERR_UNSUPPORTED_MEDIA_TYPE,
+                   "files of type %s are not accepted (the type is read from the content)", mime);
+  return ML_OK;
+}
+
+static void apply_meta(struct ml_media *m, const struct ml_media_meta *meta) {
+  if(meta->title)
+    m->title = meta->title;
+  if(meta->alt_text)
+    m->alt_text = meta->alt_text;
+  if(meta->caption)
+    m->caption = meta->caption;
+  if(meta->folder)
+    m->folder = meta->folder;
+  if(meta->tags)
+    m->tags = meta->tags;
+}
+
+/* Removes a blob we just stored but could not commit, and its intent; if
+ * that fails too, the intent stays and the runner finishes it later. */
+static void undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key, int64_t job_id,
+                     int64_t pending_id, const char *rid) {
+  struct ml_errbuf eb = {{0}};
+  ml_err rc = ml_store_remove(s->d.store, key, &eb);
+  if(!rc && !ml_repo_begin(c, &eb)) {
+    if(pending_id)
+      ml_repo_media_delete(c, pending_id, &eb);
+    ml_repo_job_delete(c, job_id, &eb);
+    rc = ml_repo_commit(c, &eb);
+    if(rc)
+      ml_repo_rollback(c);
+  }
+  ml_log(s->d.log, rc ? ML_LOG_WARN : ML_LOG_INFO, rid, "upload.undone", ML_LS("key", key),
+         ML_LS("result", rc ? "left to the outbox" : "removed"),
+         ML_LS("error", rc ? ml_err_code(rc) : NULL), ML_LS("detail", eb.msg));
+}
+
+ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
+                       const struct ml_media_meta *meta, const char *rid, struct ml_arena *a,
+                       struct ml_media *out, struct ml_errbuf *eb) {
+  struct ml_conn *c = NULL;
+  struct ml_media m;
+  struct ml_job intent;
+  char mime[128];
+  char *key = NULL;
+  int64_t now = ml_now_ms();
+  int committed_intent = 0;
+  ml_err rc = sniff(s, u, mime, sizeof(mime), eb);
+  if(rc)
+    goto out;
+
+  memset(&m, 0, sizeof(m));
+  m.state = ML_MEDIA_PENDING;
+  m.title = meta->title ? meta->title : "";
+  m.alt_text = meta->alt_text ? meta->alt_text : "";
+  m.caption = meta->caption ? meta->caption : "";
+  m.folder = meta->folder ? meta->folder : "";
+  m.tags = meta->tags ? meta->tags : "";
+  m.filename = meta->filename ? meta->filename : "file";
+  m.mime_type = ml_arena_strdup(a, mime);
+  m.size = u->size;
+  memcpy(m.sha256, u->sha256, sizeof(m.sha256));
+  m.version = 1;
+  m.storage_key = "";
+  m.created_at = m.updated_at = now;
+  if(!m.mime_type) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+
+  /* 1. The pending row and the intent, committed before the blob exists. */
+  rc = ml_repo_acquire(s->d.repo, &c, eb);
+  if(!rc)
+    rc = ml_repo_begin(c, eb);
+  if(!rc)
+    rc = ml_repo_media_insert(c, &m, eb);
+  if(!rc && !(key = make_key(a, m.id, 1)))
+    rc = ML_ERR_NOMEM;
+  if(!rc) {
+    memset(&intent, 0, sizeof(intent));
+    intent.kind = ML_JOB_ABORT_UPLOAD;
+    intent.key = key;
+    intent.media_id = m.id;
+    intent.next_at = now + INTENT_DELAY_MS;
+    intent.last_error = "";
+    intent.created_at = now;
+    rc = ml_repo_job_add(c, &intent, eb);
+  }
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  if(rc) {
+    ml_repo_rollback(c);
+    goto out;
+  }
+  committed_intent = 1;
+  ml_log(s->d.log, ML_LOG_INFO, rid, "upload.intent", ML_LI("media_id", m.id),
+         ML_LS("key", key), ML_LI("size", m.size), ML_LS("mime_type", m.mime_type));
+
+  /* 2. The blob. */
+  rc = ml_store_put(s->d.store, key, u->path, m.mime_type, eb);
+  if(rc) {
+    ml_log(s->d.log, ML_LOG_WARN, rid, "upload.store_failed", ML_LI("media_id", m.id),
+           ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
+    undo_put(s, c, key, intent.id, m.id, rid);
+    goto out;
+  }
+  u->path[0] = '\0'; /* consumed by the store */
+
+  /* 3. Activate the row and drop the intent in one transaction. */
+  m.state = ML_MEDIA_ACTIVE;
+  m.storage_key = key;
+  rc = ml_repo_begin(c, eb);
+  if(!rc)
+    rc = ml_repo_media_update(c, &m, 1, eb);
+  if(!rc)
+    rc = ml_repo_job_delete(c, intent.id, eb);
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  if(rc) {
+    ml_repo_rollback(c);
+    ml_log(s->d.log, ML_LOG_WARN, rid, "upload.commit_failed", ML_LI("media_id", m.id),
+           ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
+    undo_put(s, c, key, intent.id, m.id, rid);
+    goto out;
+  }
+  ml_log(s->d.log, ML_LOG_INFO, rid, "upload.committed", ML_LI("media_id", m.id),
+         ML_LS("key", key), ML_LS("sha256", m.sha256), ML_LI("size", m.size));
+  *out = m;
+out:
+  if(rc && !committed_intent)
+    ml_log(s->d.log, ML_LOG_INFO, rid, "upload.refused", ML_LERR(rc), ML_LS("detail", eb->msg));
+  ml_repo_release(&c);
+  return rc;
+}
+
+ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
+                        const struct ml_media_meta *meta, const char *rid, struct ml_arena *a,
+                        struct ml_media *out, struct ml_errbuf *eb) {
+  struct ml_conn *c = NULL;
+  struct ml_media m;
+  struct ml_job intent, removal;
+  char mime[128];
+  const char *old_key;
+  char *key = NULL;
+  int64_t now = ml_now_ms(), old_version;
+  ml_err rc = sniff(s, u, mime, sizeof(mime), eb);
+  if(rc)
+    goto out;
+  rc = ml_repo_acquire(s->d.repo, &c, eb);
+  if(!rc)
+    rc = ml_repo_media_get(c, id, 0, a, &m, eb);
+  if(rc) {
+    if(rc == ML_ERR_NOT_FOUND)
+      ml_fail(eb, rc, "media %lld does not exist", (long long)id);
+    goto out;
+  }
+  old_key = m.storage_key;
+  old_version = m.version;
+  key = make_key(a, id, old_version + 1);
+  if(!key) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+
+  /* 1. The intent for the new blob. */
+  memset(&intent, 0, sizeof(intent));
+  intent.kind = ML_JOB_REMOVE_BLOB;
+  intent.key = key;
+  intent.media_id = id;
+  intent.next_at = now + INTENT_DELAY_MS;
+  intent.last_error = "";
+  intent.created_at = now;
+  rc = ml_repo_begin(c, eb);
+  if(!rc)
+    rc = ml_repo_job_add(c, &intent, eb);
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  if(rc) {
+    ml_repo_rollback(c);
+    goto out;
+  }
+  ml_log(s->d.log, ML_LOG_INFO, rid, "replace.intent", ML_LI("media_id", id), ML_LS("key", key));
+
+  /* 2. The new blob. */
+  rc = ml_store_put(s->d.store, key, u->path, mime, eb);
+  if(rc) {
+    ml_log(s->d.log, ML_LOG_WARN, rid, "replace.store_failed", ML_LI("media_id", id),
+           ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
+    undo_put(s, c, key, intent.id, 0, rid);
+    goto out;
+  }
+  u->path[0] = '\0';
+
+  /* 3. Bump the version, drop the intent, queue the old blob's removal. */
+  apply_meta(&m, meta);
+  if(meta->filename)
+    m.filename = meta->filename;
+  m.mime_type = ml_arena_strdup(a, mime);
+  m.size = u->size;
+  memcpy(m.sha256, u->sha256, sizeof(m.sha256));
+  m.version = old_version + 1;
+  m.storage_key = key;
+  m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
+  memset(&removal, 0, sizeof(removal));
+  removal.kind = ML_JOB_REMOVE_BLOB;
+  removal.key = old_key;
+  removal.media_id = id;
+  removal.next_at = now;
+  removal.last_error = "";
+  removal.created_at = now;
+  rc = m.mime_type ? ml_repo_begin(c, eb) : ML_ERR_NOMEM;
+  if(!rc)
+    rc = ml_repo_media_update(c, &m, old_version, eb);
+  if(!rc)
+    rc = ml_repo_job_delete(c, intent.id, eb);
+  if(!rc)
+    rc = ml_repo_job_add(c, &removal, eb);
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  if(rc) {
+    ml_repo_rollback(c);
+    if(rc == ML_ERR_CONFLICT)
+      ml_fail(eb, rc, "media %lld was replaced or deleted meanwhile", (long long)id);
+    ml_log(s->d.log, ML_LOG_WARN, rid, "replace.commit_failed", ML_LI("media_id", id),
+           ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
+    undo_put(s, c, key, intent.id, 0, rid);
+    goto out;
+  }
+  ml_log(s->d.log, ML_LOG_INFO, rid, "replace.committed", ML_LI("media_id", id),
+         ML_LS("key", key), ML_LI("version", m.version), ML_LS("old_key", old_key));
+  ml_repo_release(&c);
+  /* 4. The old blob goes now if it can; readers holding it finish first. */
+  if(s->d.jobs) {
+    struct ml_jobs_result jr;
+    ml_jobs_run_now(s->d.jobs, &removal.id, 1, 0, rid, &jr);
+  }
+  *out = m;
+out:
+  ml_repo_release(&c);
+  return rc;
+}
+
+ml_err ml_media_update(struct ml_media_svc *s, int64_t id, const struct ml_media_meta *meta,
+                       const char *rid, struct ml_arena *a, struct ml_media *out,
+                       struct ml_errbuf *eb) {
+  struct ml_conn *c = NULL;
+  struct ml_media m;
+  ml_err rc = ml_repo_acquire(s->d.repo, &c, eb);
+  if(!rc)
+    rc = ml_repo_begin(c, eb);
+  if(!rc)
+    rc = ml_repo_media_get(c, id, 0, a, &m, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    ml_fail(eb, rc, "media %lld does not exist", (long long)id);
+  if(!rc) {
+    int64_t now = ml_now_ms();
+    apply_meta(&m, meta);
+    if(meta->filename)
+      m.filename = meta->filename;
+    m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
+    rc = ml_repo_media_update(c, &m, m.version, eb);
+  }
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  if(rc)
+    ml_repo_rollback(c);
+  else {
+    ml_log(s->d.log, ML_LOG_INFO, rid, "update.committed", ML_LI("media_id", id));
+    *out = m;
+  }
+  ml_repo_release(&c);
+  return rc;
+}
+
+ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
+                       struct ml_delete_result *res, struct ml_errbuf *eb) {
+  struct ml_conn *c = NULL;
+  struct ml_arena *a = ml_arena_create(0);
+  struct ml_media m;
+  struct ml_job job;
+  int64_t now = ml_now_ms();
+  ml_err rc;
+  memset(res, 0, sizeof(*res));
+  if(!a)
+    return ML_ERR_NOMEM;
+  rc = ml_repo_acquire(s->d.repo, &c, eb);
+  if(!rc)
+    rc = ml_repo_begin(c, eb);
+  if(!rc)
+    rc = ml_repo_media_get(c, id, 0, a, &m, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    ml_fail(eb, rc, "media %lld does not exist", (long long)id);
+  if(!rc)
+    rc = ml_repo_media_delete(c, id, eb);
+  if(!rc) {
+    /* Leased to this request for its deadline, so the background runner
+     * does not race it; after that the runner owns it. */
+    memset(&job, 0, sizeof(job));
+    job.kind = ML_JOB_REMOVE_BLOB;
+    job.key = m.storage_key;
+    job.media_id = id;
+    job.next_at = now;
+    job.lease_until = now + s->d.delete_deadline_ms + 1000;
+    job.last_error = "";
+    job.created_at = now;
+    rc = ml_repo_job_add(c, &job, eb);
+  }
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  if(rc) {
+    ml_repo_rollback(c);
+    goto out;
+  }
+  ml_repo_release(&c);
+  ml_log(s->d.log, ML_LOG_INFO, rid, "delete.committed", ML_LI("media_id", id),
+         ML_LS("key", m.storage_key));
+  if(s->d.jobs) {
+    struct ml_jobs_result jr;
+    rc = ml_jobs_run_now(s->d.jobs, &job.id, 1, s->d.delete_deadline_ms, rid, &jr);
+    res->storage_deleted = !rc && jr.pending == 0;
+    res->attempts = jr.attempts ? jr.attempts : 1;
+    snprintf(res->last_error, sizeof(res->last_error), "%s",
+             rc ? ml_err_code(rc) : jr.last_error);
+    rc = ML_OK; /* the record is gone either way; the storage status says the rest */
+  }
+  ml_log(s->d.log, res->storage_deleted ? ML_LOG_INFO : ML_LOG_WARN, rid, "delete.storage",
+         ML_LI("media_id", id), ML_LS("key", m.storage_key),
+         ML_LS("status", res->storage_deleted ? "deleted" : "pending"),
+         ML_LI("attempts", res->attempts), ML_LS("last_error", res->last_error));
+out:
+  ml_repo_release(&c);
+  ml_arena_destroy(&a);
+  return rc;
+}
+
+ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
+                    struct ml_media *out, struct ml_errbuf *eb) {
+  struct ml_conn *c = NULL;
+  ml_err rc = ml_repo_acquire(s->d.repo, &c, eb);
+  if(!rc)
+    rc = ml_repo_media_get(c, id, 0, a, out, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    ml_fail(eb, rc, "media %lld does not exist", (long long)id);
+  ml_repo_release(&c);
+  return rc;
+}
+
+ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f,
+                     struct ml_arena *a, struct ml_media **items, size_t *n, int64_t *count,
+                     struct ml_errbuf *eb) {
+  struct ml_conn *c = NULL;
+  ml_err rc = ml_repo_acquire(s->d.repo, &c, eb);
+  if(!rc)
+    rc = ml_repo_media_list(c, f, a, items, n, count, eb);
+  ml_repo_release(&c);
+  return rc;
+}
+
+ml_err ml_media_open_blob(struct ml_media_svc *s, const struct ml_media *m, struct ml_blob *out,
+                          struct ml_errbuf *eb) {
+  return ml_store_get(s->d.store, m->storage_key, out, eb);
+}

@@ -1,0 +1,111 @@
+/*
+ * media.h - the domain: upload, replace, update, delete, get, list.
+ *
+ * The consistency rules of DESIGN.md live here. Upload: the body is spooled
+ * to a temp file while hashing; its type is sniffed from content; an outbox
+ * intent ("remove this key unless the upload commits") and a pending row are
+ * committed before the blob is stored; the transaction that activates the
+ * row deletes the intent. Replace: the same for the new version, and the
+ * activating transaction queues removal of the old version's blob. Delete:
+ * one transaction deletes the row and queues removal of every blob, then the
+ * removals run at once within a deadline and the caller learns whether the
+ * storage is clean or still pending. Nothing here knows HTTP.
+ */
+#ifndef ML_MEDIA_MEDIA_H
+#define ML_MEDIA_MEDIA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "db/repo.h"
+#include "store/store.h"
+
+struct ml_media_svc;
+struct ml_upload;
+struct ml_jobs;
+
+struct ml_media_deps {
+  struct ml_repo *repo;
+  struct ml_store *store;
+  struct ml_jobs *jobs;          /* runs outbox jobs; may be NULL (then inline only) */
+  const struct ml_log *log;
+  int64_t max_upload;            /* bytes */
+  int64_t delete_deadline_ms;
+};
+
+ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
+                           struct ml_errbuf *eb);
+void ml_media_svc_destroy(struct ml_media_svc **s);
+
+/* Client-supplied metadata. NULL fields were not given (left unchanged on
+ * update, empty on create). */
+struct ml_media_meta {
+  const char *title;
+  const char *alt_text;
+  const char *caption;
+  const char *folder;
+  const char *tags;      /* normalized: trimmed, unique, joined by ',' */
+  const char *filename;  /* cleaned */
+};
+
+/* Validates and sets one field ("title", "alt_text", "caption", "folder",
+ * "tags", "filename") from len bytes of value. Tags accumulate across calls
+ * (repeated fields) and are split on commas. Unknown names are ignored
+ * (returns ML_OK). A bad value adds to fe and returns ML_ERR_VALIDATION. */
+ml_err ml_meta_set(struct ml_media_meta *m, struct ml_arena *a, const char *field,
+                   const char *value, size_t len, struct ml_field_errors *fe);
+/* Sets tags to none (for an update that clears them). */
+void ml_meta_clear_tags(struct ml_media_meta *m);
+
+/* Upload spool: a temp file beside the blobs, hashed as it is written. */
+ml_err ml_upload_begin(struct ml_media_svc *s, struct ml_upload **out, struct ml_errbuf *eb);
+/* ML_ERR_TOO_LARGE past max_upload; ML_ERR_INSUFFICIENT_STORAGE; ML_ERR_IO. */
+ml_err ml_upload_write(struct ml_upload *u, const void *data, size_t len, struct ml_errbuf *eb);
+int64_t ml_upload_size(const struct ml_upload *u);
+/* Removes the temp file (if still there) and frees; sets *u NULL. */
+void ml_upload_discard(struct ml_upload **u);
+
+/* Creates a media from a complete upload (consumed on success). Errors:
+ * ML_ERR_UNSUPPORTED_MEDIA_TYPE (sniffed type not allowed; eb names it),
+ * ML_ERR_VALIDATION (fe), ML_ERR_STORAGE_UNAVAILABLE,
+ * ML_ERR_INSUFFICIENT_STORAGE, ML_ERR_DB. */
+ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
+                       const struct ml_media_meta *meta, const char *request_id,
+                       struct ml_arena *a, struct ml_media *out, struct ml_errbuf *eb);
+/* Replaces the file of media id (new version) and applies meta. Also
+ * ML_ERR_NOT_FOUND, ML_ERR_CONFLICT (a concurrent replace won). */
+ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
+                        const struct ml_media_meta *meta, const char *request_id,
+                        struct ml_arena *a, struct ml_media *out, struct ml_errbuf *eb);
+/* Metadata only; the version does not change. */
+ml_err ml_media_update(struct ml_media_svc *s, int64_t id, const struct ml_media_meta *meta,
+                       const char *request_id, struct ml_arena *a, struct ml_media *out,
+                       struct ml_errbuf *eb);
+
+struct ml_delete_result {
+  int storage_deleted;    /* 1: every blob confirmed removed; 0: pending */
+  int64_t attempts;       /* removal attempts so far (max over the blobs) */
+  char last_error[160];   /* "" when none */
+};
+/* Deletes the row and queues the removal of its blobs, then runs them for
+ * up to delete_deadline_ms. ML_ERR_NOT_FOUND when there is no such media. */
+ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *request_id,
+                       struct ml_delete_result *res, struct ml_errbuf *eb);
+
+ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
+                    struct ml_media *out, struct ml_errbuf *eb);
+ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f,
+                     struct ml_arena *a, struct ml_media **items, size_t *n, int64_t *count,
+                     struct ml_errbuf *eb);
+/* Opens the current blob of m for delivery. */
+ml_err ml_media_open_blob(struct ml_media_svc *s, const struct ml_media *m, struct ml_blob *out,
+                          struct ml_errbuf *eb);
+
+/* Delivery rules by type (TESTING.md U4). */
+int ml_media_is_raster_image(const char *mime);
+int ml_media_inline_ok(const char *mime); /* raster images and PDF */
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * store_int.h - private layout of blob store backends (curl's vtls_int.h).
+ *
+ * A backend is one file that fills a struct ml_store_ops and embeds struct
+ * ml_store first in its own struct. store.c dispatches through the table.
+ */
+#ifndef ML_STORE_STORE_INT_H
+#define ML_STORE_STORE_INT_H
+
+#include "store/store.h"
+
+struct ml_store_ops {
+  const char *name;
+  void (*close)(struct ml_store *s);
+  ml_err (*put)(struct ml_store *s, const char *key, const char *src_path,
+                const char *content_type, struct ml_errbuf *eb);
+  ml_err (*get)(struct ml_store *s, const char *key, struct ml_blob *out, struct ml_errbuf *eb);
+  ml_err (*remove)(struct ml_store *s, const char *key, struct ml_errbuf *eb);
+  ml_err (*list)(struct ml_store *s, const char *prefix,
+                 int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms),
+                 void *ctx, struct ml_errbuf *eb);
+  ml_err (*ping)(struct ml_store *s, struct ml_errbuf *eb);
+};
+
+struct ml_store {
+  const struct ml_store_ops *ops;
+  char *spool_dir;
+};
+
+/* Backends' constructors. */
+ml_err ml_store_fs_open(const char *root, struct ml_store **out, struct ml_errbuf *eb);
+
+/* Keys are made by the server, but are checked anyway before they reach a
+ * file system path: [A-Za-z0-9._-] segments separated by '/', no "." or ".."
+ * segment, no empty segment, at most 512 bytes. */
+int ml_store_key_valid(const char *key);
+
+#endif
