@@ -61,10 +61,12 @@ struct ml_req_priv {
   char *base_url;
 };
 
-/* A body we do not want is drained up to this much, then the connection is
- * dropped: enough for clients that send a small body after an early error
- * answer, bounded so an endless chunked body cannot keep us reading. */
-#define DRAIN_MAX (1024 * 1024)
+/* libmicrohttpd 0.9.75 refuses to queue an answer while a body is still
+ * arriving (MHD_queue_response returns MHD_NO), so after an error in the
+ * middle of a body (too large, malformed) the rest is read and dropped, up
+ * to this much, and the error answered at the end; past it the connection
+ * is closed: an endless chunked body cannot keep us reading. */
+#define DRAIN_MAX (4 * 1024 * 1024)
 
 static void req_free(struct ml_req *r) {
   if(!r)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every unit test binary of a plain (non-sanitized) build under valgrind.
+set -euo pipefail
+build=${1:-build}
+pass=0; fail=0
+for t in "$build"/test_*; do
+  [ -x "$t" ] || continue
+  if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+      "$t" >"$t.valgrind.log" 2>&1; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "valgrind: $t failed:" >&2
+    tail -40 "$t.valgrind.log" >&2
+  fi
+done
+echo "valgrind: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
