@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# medialib benchmarks, side by side with nginx on the same machine and the
+# same wrk settings (wrk -t2 -c64). Prints a table of figures and ratios.
+#   bash bench/run.sh [path/to/medialib]
+# Environment: BENCH_SECONDS (default 10), BENCH_ROUNDS (default 3; the
+# median round is reported), BENCH_UPLOAD_MB (default 1024).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(realpath "${1:-build/medialib}")
+SECS=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+UPLOAD_MB=${BENCH_UPLOAD_MB:-1024}
+WORK=$(mktemp -d /tmp/medialib-bench.XXXXXX)
+ML_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+NGX_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+ML_PID=""; NGX_STARTED=""
+cleanup() {
+  [ -n "$ML_PID" ] && kill "$ML_PID" 2>/dev/null && wait "$ML_PID" 2>/dev/null || true
+  [ -n "$NGX_STARTED" ] && nginx -c "$WORK/nginx.conf" -p "$WORK" -s stop 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# medialib logs every request (JSON line) to a file; nginx logs its access
+# log to a file too, so both do the same work per request.
+MEDIALIB_DATA_DIR="$WORK/data" MEDIALIB_LISTEN="127.0.0.1:$ML_PORT" MEDIALIB_INSECURE_OPEN_WRITES=1 \
+  MEDIALIB_MAX_UPLOAD=$((UPLOAD_MB + 16))MiB "$BIN" serve 2>"$WORK/medialib.log" &
+ML_PID=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$ML_PORT/healthz" >/dev/null && break; sleep 0.1; done
+BASE="http://127.0.0.1:$ML_PORT"
+
+echo "seeding 1,000 media..."
+SEED=$(node bench/seed.mjs "$BASE" 1000)
+IMG_URL=$(echo "$SEED" | python3 -c 'import json,sys;print(json.load(sys.stdin)["image_url"])')
+IMG_ID=$(echo "$SEED" | python3 -c 'import json,sys;print(json.load(sys.stdin)["media_id"])')
+IMG_KEY_FILE=$(find "$WORK/data/blobs/m/$IMG_ID" -type f | head -1)
+
+mkdir -p "$WORK/html/media"
+cp "$IMG_KEY_FILE" "$WORK/html/media/photo-100k.png"
+cat >"$WORK/nginx.conf" <<NGX
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log $WORK/nginx-access.log;
+  sendfile on; tcp_nopush on;
+  types { image/png png; }
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    root $WORK/html;
+    location /media/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
+  }
+}
+NGX
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+NGX_STARTED=1
+sleep 0.3
+
+# wrk's requests/sec and p99 latency (ms) for one URL.
+run_wrk() {
+  wrk -t2 -c64 -d"${SECS}s" --latency "$1" >"$WORK/wrk.out" 2>&1
+  if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "wrk: non-2xx answers for $1" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
+  local rps p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")
+  echo "$rps $p99"
+}
+# The median of ROUNDS runs, alternating between the two URLs so both see
+# the same machine conditions.
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+FILE_ML=(); FILE_NGX=(); LIST=(); LIST_P99=(); GET=(); GET_P99=()
+for r in $(seq 1 "$ROUNDS"); do
+  echo "round $r/$ROUNDS..."
+  read -r a _ < <(run_wrk "$IMG_URL"); FILE_ML+=("$a")
+  read -r a _ < <(run_wrk "http://127.0.0.1:$NGX_PORT/media/photo-100k.png"); FILE_NGX+=("$a")
+  read -r a b < <(run_wrk "$BASE/api/media/?page=5"); LIST+=("$a"); LIST_P99+=("$b")
+  read -r a b < <(run_wrk "$BASE/api/media/500/"); GET+=("$a"); GET_P99+=("$b")
+done
+f_ml=$(printf '%s\n' "${FILE_ML[@]}" | median); f_ngx=$(printf '%s\n' "${FILE_NGX[@]}" | median)
+l=$(printf '%s\n' "${LIST[@]}" | median); lp=$(printf '%s\n' "${LIST_P99[@]}" | median)
+g=$(printf '%s\n' "${GET[@]}" | median); gp=$(printf '%s\n' "${GET_P99[@]}" | median)
+
+echo "uploading ${UPLOAD_MB} MiB (streamed, chunked PUT)..."
+# Reset the peak-RSS counter so the figure is the upload's own peak.
+echo 5 >/proc/$ML_PID/clear_refs 2>/dev/null || true
+RSS_BEFORE=$(awk '/VmHWM/ {print $2}' /proc/$ML_PID/status)
+UP_START=$(date +%s.%N)
+UP_CODE=$( (head -c 8 "$IMG_KEY_FILE"; head -c $((UPLOAD_MB * 1024 * 1024 - 8)) /dev/zero) |
+  curl -s -o "$WORK/up.json" -w '%{http_code}' -T - -H 'Content-Type: application/octet-stream' \
+    -H 'Content-Disposition: attachment; filename="big.png"' "$BASE/api/media/1/file")
+UP_END=$(date +%s.%N)
+RSS_PEAK=$(awk '/VmHWM/ {print $2}' /proc/$ML_PID/status)
+[ "$UP_CODE" = 200 ] || { echo "upload failed: $UP_CODE $(cat "$WORK/up.json")" >&2; exit 1; }
+UP_SECS=$(echo "$UP_END - $UP_START" | bc)
+
+# Upload and delete medians for small files (1 MiB), 50 each.
+head -c 8 "$IMG_KEY_FILE" >"$WORK/one.png"; head -c $((1024 * 1024 - 8)) /dev/urandom >>"$WORK/one.png"
+for i in $(seq 1 50); do
+  curl -s -o "$WORK/u.json" -w '%{time_total}\n' -F "file=@$WORK/one.png" "$BASE/api/media/"
+  python3 -c 'import json;print(json.load(open("'"$WORK/u.json"'"))["id"])' >>"$WORK/ids"
+done >"$WORK/up_times"
+while read -r id; do curl -s -o /dev/null -w '%{time_total}\n' -X DELETE "$BASE/api/media/$id/"; done <"$WORK/ids" >"$WORK/del_times"
+up_med=$(median <"$WORK/up_times"); del_med=$(median <"$WORK/del_times")
+
+python3 - "$f_ml" "$f_ngx" "$l" "$lp" "$g" "$gp" "$UP_SECS" "$RSS_BEFORE" "$RSS_PEAK" "$UPLOAD_MB" "$up_med" "$del_med" "$SECS" "$ROUNDS" <<'PY'
+import sys
+f_ml, f_ngx, l, lp, g, gp, up_s, rss0, rss1, mb, upm, delm, secs, rounds = sys.argv[1:]
+f_ml, f_ngx, l, lp, g, gp, up_s = map(float, (f_ml, f_ngx, l, lp, g, gp, up_s))
+upm, delm = float(upm) * 1000, float(delm) * 1000
+rows = [
+  ("serve a 100 KiB image, req/s", f"{f_ml:,.0f}", f"nginx {f_ngx:,.0f}", f"{f_ml/f_ngx:.2f}x nginx", ">= 0.9x"),
+  ("GET /api/media/?page=5 (1,000 rows), req/s", f"{l:,.0f} (p99 {lp:.1f} ms)", "Django 571 (p99 78 ms)", f"{l/571:.0f}x Django", ">= 20,000"),
+  ("GET /api/media/{id}/, req/s", f"{g:,.0f} (p99 {gp:.1f} ms)", "Django 1,012 (p99 43 ms)", f"{g/1012:.0f}x Django", ">= 30,000"),
+  (f"upload {mb} MiB streamed, peak RSS", f"{int(rss1)/1024:.1f} MiB ({float(mb)/up_s:.0f} MiB/s)", "", "", "< 16 MiB"),
+  ("upload 1 MiB, median", f"{upm:.1f} ms", "Django 8.9 ms", f"{8.9/upm:.1f}x Django", ""),
+  ("delete, median", f"{delm:.1f} ms", "Django 3.5 ms", f"{3.5/delm:.1f}x Django", ""),
+]
+print(f"\nmedialib benchmarks (wrk -t2 -c64 -d{secs}s, median of {rounds} rounds, same machine)\n")
+print("| what | medialib | peer | ratio | target |")
+print("|---|---|---|---|---|")
+for r in rows: print("| " + " | ".join(r) + " |")
+print("\nDjango figures are the baseline measured on this machine (DESIGN.md); nginx is measured in this run.")
+PY
