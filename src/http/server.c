@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -324,6 +325,40 @@ static enum MHD_Result queue(struct ml_req *r) {
   return ret;
 }
 
+struct header_count {
+  const char *name;
+  int n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value) {
+  struct header_count *hc = cls;
+  if(!strcasecmp(key, hc->name))
+    hc->n++;
+  return MHD_YES;
+}
+
+/* Request smuggling shapes (RFC 9112 section 6.3): a body length given twice
+ * or two ways is refused, and the connection closed, so that no proxy in
+ * front can disagree with us about where this request ends. libmicrohttpd
+ * 0.9.75 accepts both shapes by itself. */
+static const char *smuggling_shape(struct ml_req *r) {
+  struct header_count cl = {"Content-Length", 0}, te = {"Transfer-Encoding", 0};
+  const char *te_value;
+  MHD_get_connection_values(r->priv->conn, MHD_HEADER_KIND, count_header, &cl);
+  MHD_get_connection_values(r->priv->conn, MHD_HEADER_KIND, count_header, &te);
+  if(cl.n > 1)
+    return "more than one Content-Length";
+  if(te.n > 1)
+    return "more than one Transfer-Encoding";
+  if(cl.n && te.n)
+    return "both Content-Length and Transfer-Encoding";
+  te_value = ml_req_header(r, "Transfer-Encoding");
+  if(te_value && strcasecmp(te_value, "chunked"))
+    return "a Transfer-Encoding other than chunked";
+  return NULL;
+}
+
 static ml_err parse_content_length(struct ml_req *r) {
   const char *cl = ml_req_header(r, "Content-Length");
   char *end;
@@ -360,9 +395,15 @@ static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const cha
     ml_req_note_error(r, ML_ERR_TIMEOUT, "request headers took longer than the header deadline");
     return MHD_NO;
   }
-  if(parse_content_length(r)) {
-    ml_req_error(r, ML_ERR_BAD_REQUEST, "malformed Content-Length", NULL);
-    return queue(r);
+  {
+    const char *shape = smuggling_shape(r);
+    if(shape || parse_content_length(r)) {
+      char msg[128];
+      snprintf(msg, sizeof(msg), "ambiguous request body: %s", shape ? shape : "bad Content-Length");
+      ml_req_error(r, ML_ERR_BAD_REQUEST, msg, NULL);
+      ml_req_add_header(r, "Connection", "close");
+      return queue(r);
+    }
   }
   r->route = ml_router_match(h->o.router, r->method, r->path, r->arena, &r->params, &allowed);
   if(!r->route) {
