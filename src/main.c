@@ -25,6 +25,7 @@
 #include "db/repo.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "jobs/fsck.h"
 #include "jobs/jobs.h"
 #include "media/media.h"
 #include "store/store.h"
@@ -38,6 +39,8 @@ static void usage(FILE *f) {
           "Commands:\n"
           "  serve     start the HTTP server (API, file delivery)\n"
           "  migrate   apply database migrations and exit\n"
+          "  fsck [--repair] [--json] [--grace SECONDS]\n"
+          "            compare storage with the database: orphans, missing blobs\n"
           "  version   print the version\n"
           "  help      this text\n\n",
           ML_VERSION);
@@ -106,6 +109,93 @@ static int cmd_migrate(void) {
   ml_repo_close(&repo);
   ml_config_free(&cfg);
   return rc ? 1 : 0;
+}
+
+struct fsck_ui {
+  int tty;
+  int json;
+};
+
+static void fsck_progress(void *ctx, int64_t blobs, int64_t rows) {
+  struct fsck_ui *ui = ctx;
+  if(ui->tty && !ui->json)
+    fprintf(stderr, "\rfsck: %lld blobs, %lld rows checked", (long long)blobs, (long long)rows);
+}
+
+static void fsck_problem(void *ctx, const char *kind, const char *key, int64_t media_id,
+                         int repaired) {
+  struct fsck_ui *ui = ctx;
+  if(ui->json)
+    return;
+  if(ui->tty)
+    fprintf(stderr, "\r\033[K");
+  if(media_id)
+    printf("%s: media %lld, key %s%s\n", kind, (long long)media_id, key,
+           repaired ? " (marked missing)" : "");
+  else
+    printf("%s: key %s%s\n", kind, key, repaired ? " (removed)" : "");
+}
+
+static int cmd_fsck(int argc, char **argv) {
+  struct ml_config cfg;
+  struct ml_log lg;
+  struct ml_repo *repo = NULL;
+  struct ml_store *store = NULL;
+  struct ml_errbuf eb = {{0}};
+  struct ml_fsck_report rep;
+  struct fsck_ui ui = {isatty(2), 0};
+  struct ml_fsck_opts o = {0, 10 * 60 * 1000, fsck_progress, fsck_problem, &ui};
+  int code;
+  ml_err rc;
+  for(int i = 2; i < argc; i++) {
+    if(!strcmp(argv[i], "--repair"))
+      o.repair = 1;
+    else if(!strcmp(argv[i], "--json"))
+      ui.json = 1;
+    else if(!strcmp(argv[i], "--grace") && i + 1 < argc) {
+      char *end;
+      long v = strtol(argv[++i], &end, 10);
+      if(*end || v < 0) {
+        fprintf(stderr, "medialib fsck: --grace needs a number of seconds\n");
+        return EXIT_USAGE;
+      }
+      o.grace_ms = (int64_t)v * 1000;
+    } else {
+      fprintf(stderr, "medialib fsck: unknown option '%s'\n", argv[i]);
+      return EXIT_USAGE;
+    }
+  }
+  code = load_config(&cfg, &lg);
+  if(code)
+    return code;
+  rc = ml_repo_open(cfg.database_url, 1, 1, &repo, &eb);
+  if(!rc)
+    rc = ml_store_open(cfg.storage_url, NULL, &store, &eb);
+  if(!rc)
+    rc = ml_fsck_run(repo, store, &o, &rep, &eb);
+  if(ui.tty && !ui.json)
+    fprintf(stderr, "\r\033[K");
+  if(rc) {
+    fprintf(stderr, "medialib fsck: %s\n", eb.msg[0] ? eb.msg : ml_err_message(rc));
+    code = 3;
+  } else {
+    if(ui.json)
+      printf("{\"blobs\":%lld,\"rows\":%lld,\"pending\":%lld,\"young\":%lld,"
+             "\"orphans\":%lld,\"missing\":%lld,\"repaired\":%lld}\n",
+             (long long)rep.blobs, (long long)rep.rows, (long long)rep.pending,
+             (long long)rep.young, (long long)rep.orphans, (long long)rep.missing,
+             (long long)rep.repaired);
+    else
+      printf("fsck: %lld blobs, %lld rows; %lld orphans, %lld missing, %lld pending removal, "
+             "%lld repaired\n",
+             (long long)rep.blobs, (long long)rep.rows, (long long)rep.orphans,
+             (long long)rep.missing, (long long)rep.pending, (long long)rep.repaired);
+    code = rep.orphans || rep.missing ? 1 : 0;
+  }
+  ml_store_close(&store);
+  ml_repo_close(&repo);
+  ml_config_free(&cfg);
+  return code;
 }
 
 static void raise_fd_limit(void) {
@@ -262,6 +352,8 @@ int main(int argc, char **argv) {
     return cmd_serve();
   if(!strcmp(cmd, "migrate"))
     return cmd_migrate();
+  if(!strcmp(cmd, "fsck"))
+    return cmd_fsck(argc, argv);
   if(!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("medialib %s\n", ML_VERSION);
     return 0;

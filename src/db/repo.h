@@ -14,7 +14,13 @@
  *   ML_ERR_DB          the database failed (locked past the busy timeout,
  *                      I/O error, corrupt, full: eb says which)
  *   ML_ERR_INSUFFICIENT_STORAGE  the database file system is full
- *   ML_ERR_NOMEM       out of memory
+ *   ML_ERR_NOMEM       out of memory (including the caller's arena)
+ *   ML_ERR_BAD_REQUEST a filter outside its documented range (list)
+ *
+ * Writes that touch several rows (media insert/update with their tag rows,
+ * job_claim) are atomic on their own: inside the caller's transaction they
+ * run under a savepoint, so a failed call undoes only itself and leaves the
+ * transaction usable; outside one they take their own write transaction.
  */
 #ifndef ML_DB_REPO_H
 #define ML_DB_REPO_H
@@ -30,7 +36,8 @@ struct ml_conn;
 
 enum ml_media_state {
   ML_MEDIA_PENDING = 0, /* upload reserved, blob not yet committed: invisible */
-  ML_MEDIA_ACTIVE = 1
+  ML_MEDIA_ACTIVE = 1,
+  ML_MEDIA_MISSING = 2  /* fsck found its blob gone: invisible, kept for the record */
 };
 
 struct ml_media {
@@ -88,23 +95,32 @@ struct ml_job {
   int64_t created_at;        /* epoch ms */
 };
 
-/* Opens the backend named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db"),
- * with a pool of pool_size connections, and applies pending migrations when
- * migrate is non-zero. */
+/* Opens the backend named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db",
+ * "sqlite://./rel/path.db"; the file's directory is created if missing), with
+ * a pool of pool_size (1..1024) connections, all opened now, and applies
+ * pending migrations when migrate is non-zero. ML_ERR_CONFIG for an
+ * unsupported or malformed URL (postgres:// is not built yet), a bad pool
+ * size, or a schema newer than this build; ML_ERR_IO when the directory
+ * cannot be created; ML_ERR_DB when the file cannot be opened as a database
+ * in WAL mode. */
 ml_err ml_repo_open(const char *url, int pool_size, int migrate, struct ml_repo **out,
                     struct ml_errbuf *eb);
+/* Every connection must have been released. Sets *r NULL; NULL is a no-op. */
 void ml_repo_close(struct ml_repo **r);
 /* Applies pending migrations; *applied gets how many ran (may be NULL). */
 ml_err ml_repo_migrate(struct ml_repo *r, int *applied, struct ml_errbuf *eb);
 /* Current schema version. */
 ml_err ml_repo_schema_version(struct ml_repo *r, int *version, struct ml_errbuf *eb);
 
-/* Takes a connection from the pool, waiting up to a few seconds (ML_ERR_BUSY
- * after that). release rolls back an unfinished transaction and sets *c NULL. */
+/* Takes a connection from the pool, waiting up to 5 seconds (ML_ERR_BUSY
+ * after that). A connection is used by one thread at a time. release rolls
+ * back an unfinished transaction and sets *c NULL (NULL is a no-op). */
 ml_err ml_repo_acquire(struct ml_repo *r, struct ml_conn **c, struct ml_errbuf *eb);
 void ml_repo_release(struct ml_conn **c);
 
-/* Write transactions (SQLite: BEGIN IMMEDIATE). Reads need no transaction. */
+/* Write transactions (SQLite: BEGIN IMMEDIATE, waiting up to 5 s for another
+ * writer, then ML_ERR_DB "database is locked"); no nesting. Reads need no
+ * transaction; rollback without one is a no-op. */
 ml_err ml_repo_begin(struct ml_conn *c, struct ml_errbuf *eb);
 ml_err ml_repo_commit(struct ml_conn *c, struct ml_errbuf *eb);
 void ml_repo_rollback(struct ml_conn *c);
@@ -117,11 +133,17 @@ ml_err ml_repo_ping(struct ml_conn *c, struct ml_errbuf *eb);
 ml_err ml_repo_media_get(struct ml_conn *c, int64_t id, int include_pending, struct ml_arena *a,
                          struct ml_media *out, struct ml_errbuf *eb);
 /* Active rows only. *items is an arena array of *n rows; *count is the total
- * matching the filter (ignoring offset and limit). */
+ * matching the filter (ignoring offset and limit), read from the same
+ * snapshot as the rows. Title ordering folds ASCII case (SQLite NOCASE); q
+ * matches literally (% and _ are not wildcards), ASCII case-insensitively.
+ * ML_ERR_BAD_REQUEST for limit outside 1..100, offset < 0 or an unknown
+ * order. Cost: an index walk of offset + limit rows; a filter makes it a
+ * walk of the active rows, checked one by one. */
 ml_err ml_repo_media_list(struct ml_conn *c, const struct ml_media_filter *f, struct ml_arena *a,
                           struct ml_media **items, size_t *n, int64_t *count,
                           struct ml_errbuf *eb);
-/* Inserts every column but id (assigned into m->id); writes the tag rows. */
+/* Inserts every column but id (assigned into m->id, only on success; ids are
+ * never reused); writes the tag rows (empty pieces skipped, repeats once). */
 ml_err ml_repo_media_insert(struct ml_conn *c, struct ml_media *m, struct ml_errbuf *eb);
 /* Writes every column of row m->id when its version is still expect_version
  * (ML_ERR_CONFLICT otherwise, ML_ERR_NOT_FOUND when gone); rewrites tag rows. */
@@ -130,21 +152,25 @@ ml_err ml_repo_media_update(struct ml_conn *c, const struct ml_media *m, int64_t
 /* Deletes the row and its tag rows; ML_ERR_NOT_FOUND when missing. */
 ml_err ml_repo_media_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
 
-/* Outbox. add assigns j->id. */
+/* Outbox. add stores every field as given (id aside) and assigns j->id;
+ * NULL strings are stored as "". get: ML_ERR_NOT_FOUND when missing. */
 ml_err ml_repo_job_add(struct ml_conn *c, struct ml_job *j, struct ml_errbuf *eb);
 ml_err ml_repo_job_get(struct ml_conn *c, int64_t id, struct ml_arena *a, struct ml_job *out,
                        struct ml_errbuf *eb);
+/* ML_ERR_NOT_FOUND when missing (another runner may have finished it). */
 ml_err ml_repo_job_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
-/* Claims up to max due jobs (next_at <= now and no live lease) by setting
- * lease_until = now + lease_ms, atomically, so two runners never hold the
- * same job. Returns them in *jobs (arena). */
+/* Claims up to max due jobs (next_at <= now and lease_until <= now), oldest
+ * next_at first, by setting lease_until = now + lease_ms, atomically, so two
+ * runners (threads or processes) never hold the same job. Returns them in
+ * *jobs (arena), lease_until already updated. */
 ml_err ml_repo_job_claim(struct ml_conn *c, int64_t now, int64_t lease_ms, size_t max,
                          struct ml_arena *a, struct ml_job **jobs, size_t *n,
                          struct ml_errbuf *eb);
-/* Records a failed attempt: attempts+1, next_at, last_error, lease cleared. */
+/* Records a failed attempt: attempts+1, next_at, last_error (NULL: ""),
+ * lease cleared. ML_ERR_NOT_FOUND when the job is gone. */
 ml_err ml_repo_job_fail(struct ml_conn *c, int64_t id, int64_t next_at, const char *error,
                         struct ml_errbuf *eb);
-/* Is there a job of this kind for this key? (fsck: a blob with a pending
+/* Is there a job of any kind for this key? (fsck: a blob with a pending
  * removal is not an orphan.) */
 ml_err ml_repo_job_exists_for_key(struct ml_conn *c, const char *key, int *exists,
                                   struct ml_errbuf *eb);
@@ -153,7 +179,11 @@ ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_crea
                          struct ml_errbuf *eb);
 /* Does any media row (any state) use this storage key? (fsck) */
 ml_err ml_repo_key_in_use(struct ml_conn *c, const char *key, int *in_use, struct ml_errbuf *eb);
-/* Calls cb for every media row (any state) in id order; cb returning non-zero stops. (fsck) */
+/* Calls cb for every media row (any state) in id order; cb returning non-zero
+ * stops (still ML_OK). m and its strings are valid only during the call: copy
+ * what you keep. The rows are not copied, so a walk of any size needs no
+ * memory; a is scratch for backends that need it (SQLite does not). cb must
+ * not write through c nor call media_each on it: use another connection. (fsck) */
 ml_err ml_repo_media_each(struct ml_conn *c, struct ml_arena *a,
                           int (*cb)(void *ctx, const struct ml_media *m), void *ctx,
                           struct ml_errbuf *eb);

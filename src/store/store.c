@@ -31,13 +31,27 @@ int ml_store_key_valid(const char *key) {
 
 ml_err ml_store_open(const char *url, const char *faults, struct ml_store **out,
                      struct ml_errbuf *eb) {
+  struct ml_store *s = NULL;
+  ml_err rc;
   *out = NULL;
-  if(faults && *faults)
-    return ml_fail(eb, ML_ERR_CONFIG, "store fault injection is not available yet");
   if(!strncmp(url, "file://", 7))
-    return ml_store_fs_open(url + 7, out, eb);
-  return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_STORAGE_URL: unsupported scheme in '%s' "
-                 "(use file://DIR)", url);
+    rc = ml_store_fs_open(url + 7, &s, eb);
+  else
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_STORAGE_URL: unsupported scheme in '%s' "
+                   "(use file://DIR)", url);
+  if(rc)
+    return rc;
+  if(faults && *faults) {
+    struct ml_store *wrapped = NULL;
+    rc = ml_store_faults_wrap(s, faults, &wrapped, eb);
+    if(rc) {
+      ml_store_close(&s);
+      return rc;
+    }
+    s = wrapped;
+  }
+  *out = s;
+  return ML_OK;
 }
 
 void ml_store_close(struct ml_store **s) {

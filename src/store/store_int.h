@@ -30,6 +30,11 @@ struct ml_store {
 /* Backends' constructors. */
 ml_err ml_store_fs_open(const char *root, struct ml_store **out, struct ml_errbuf *eb);
 
+/* Test builds: wraps inner in the fault injector (store_faults.c); the
+ * wrapper owns inner. Other builds: ML_ERR_CONFIG. */
+ml_err ml_store_faults_wrap(struct ml_store *inner, const char *spec, struct ml_store **out,
+                            struct ml_errbuf *eb);
+
 /* Keys are made by the server, but are checked anyway before they reach a
  * file system path: [A-Za-z0-9._-] segments separated by '/', no "." or ".."
  * segment, no empty segment, at most 512 bytes. */
