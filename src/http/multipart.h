@@ -37,7 +37,14 @@ ml_err ml_multipart_boundary(const char *content_type, char *out, size_t outlen)
 /* ML_ERR_NOMEM or ML_ERR_BAD_REQUEST (bad boundary). cb and ctx must outlive mp. */
 ml_err ml_multipart_create(const char *boundary, const struct ml_multipart_cb *cb, void *ctx,
                            struct ml_multipart **out);
-/* ML_ERR_BAD_REQUEST for a malformed body (eb says where), or the callback's error. */
+/* ML_ERR_BAD_REQUEST for a malformed body (eb says where), or the callback's error.
+ * Malformed includes: a delimiter line followed by anything but transport
+ * padding and CRLF, or "--"; header lines not ended by CRLF, folded or with
+ * control characters; a part without "Content-Disposition: form-data"; a
+ * repeated header or parameter; a bad filename*= (charsets UTF-8 and
+ * ISO-8859-1 only, no %00); over 64 parts or 8 KiB of part headers. After
+ * an error every later feed and finish returns the same error. A NULL
+ * callback in cb is skipped. filename="" gives "" (a file field left empty). */
 ml_err ml_multipart_feed(struct ml_multipart *mp, const char *data, size_t len,
                          struct ml_errbuf *eb);
 /* Call at the end of the body: ML_ERR_TRUNCATED unless the closing boundary

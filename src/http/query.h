@@ -9,8 +9,10 @@
 
 #include "core/err.h"
 
-/* Decodes %XX (and '+' to space when plus_as_space) in place; NUL-terminates.
- * Returns the new length, or -1 for a malformed escape or a decoded NUL. */
+/* Decodes %XX (and '+' to space when plus_as_space) in place; NUL-terminates,
+ * so s must have room for len + 1 bytes (s[len] may be written). Returns the
+ * new length, or -1 for a malformed escape or a decoded (or raw) NUL; then s
+ * is left partly decoded. */
 long ml_url_decode(char *s, size_t len, int plus_as_space);
 
 /* Parses an application/x-www-form-urlencoded string (without the '?'):
