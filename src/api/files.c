@@ -117,6 +117,10 @@ static void serve(struct ml_req *r, const struct ml_media *m) {
   if_range = ml_req_header(r, "If-Range");
   if(range_h && ml_cond_if_range(if_range, etag, blob.mtime))
     rr = ml_range_parse(range_h, (uint64_t)blob.size, &start, &len);
+  if(rr != ML_RANGE_OK) {
+    start = 0;
+    len = (uint64_t)blob.size;
+  }
   if(rr == ML_RANGE_UNSATISFIABLE) {
     close(blob.fd);
     snprintf(crange, sizeof(crange), "bytes */%lld", (long long)blob.size);

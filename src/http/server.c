@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/timeutil.h"
@@ -36,15 +39,41 @@
 #error "libmicrohttpd 0.9.70 or newer is needed"
 #endif
 
+/* The watchdog's view of one connection. libmicrohttpd's own timeout counts
+ * idle time only, so a client dripping a byte every few seconds would hold a
+ * connection forever; the watchdog bounds the phases that no handler call
+ * can see: waiting for a request line, and receiving headers. */
+enum conn_phase {
+  PHASE_NEW,       /* accepted, no request yet: the header deadline runs from accept */
+  PHASE_WAIT_LINE, /* keep-alive, waiting for the next request: the idle timeout */
+  PHASE_HEADERS,   /* request line in, headers arriving: the header deadline */
+  PHASE_ACTIVE,    /* in a handler: body rate and idle timeout apply */
+  PHASE_CLOSING
+};
+
+struct conn_rec {
+  struct conn_rec *prev, *next;
+  MHD_socket fd;
+  atomic_int phase;
+  _Atomic uint64_t since; /* monotonic ns when the phase began */
+};
+
 struct ml_http {
   struct MHD_Daemon *daemon;
   struct ml_http_opts o;
   atomic_int inflight;
   int port;
+  pthread_mutex_t mu; /* guards conns */
+  pthread_cond_t cv;
+  struct conn_rec conns; /* list head */
+  pthread_t watchdog;
+  int watchdog_running;
+  int stopping;
 };
 
 struct ml_req_priv {
   struct MHD_Connection *conn;
+  struct conn_rec *rec;
   struct MHD_Response *response;
   unsigned status;
   uint64_t t_start;
@@ -68,6 +97,85 @@ struct ml_req_priv {
  * to this much, and the error answered at the end; past it the connection
  * is closed: an endless chunked body cannot keep us reading. */
 #define DRAIN_MAX (4 * 1024 * 1024)
+
+static void set_phase(struct conn_rec *rec, enum conn_phase phase) {
+  if(!rec)
+    return;
+  atomic_store(&rec->since, ml_mono_ns());
+  atomic_store(&rec->phase, (int)phase);
+}
+
+static struct conn_rec *conn_rec_of(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  struct ml_http *h = cls;
+  struct conn_rec *rec = *socket_context;
+  if(code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    rec = ml_calloc(1, sizeof(*rec));
+    if(!rec || !ci)
+      return; /* no watchdog for this one; libmicrohttpd's timeout still applies */
+    rec->fd = ci->connect_fd;
+    atomic_init(&rec->phase, PHASE_NEW);
+    atomic_init(&rec->since, ml_mono_ns());
+    pthread_mutex_lock(&h->mu);
+    rec->next = h->conns.next;
+    rec->prev = &h->conns;
+    h->conns.next->prev = rec;
+    h->conns.next = rec;
+    pthread_mutex_unlock(&h->mu);
+    *socket_context = rec;
+  } else if(rec) {
+    /* Unlinked under the lock before libmicrohttpd closes the fd, so the
+     * watchdog never shuts down a descriptor number that was reused. */
+    pthread_mutex_lock(&h->mu);
+    rec->prev->next = rec->next;
+    rec->next->prev = rec->prev;
+    pthread_mutex_unlock(&h->mu);
+    ml_free(rec);
+    *socket_context = NULL;
+  }
+}
+
+static void *watchdog_main(void *arg) {
+  struct ml_http *h = arg;
+  uint64_t idle = (uint64_t)h->o.idle_timeout * 1000000000u;
+  uint64_t headers = (uint64_t)h->o.header_timeout * 1000000000u;
+  pthread_mutex_lock(&h->mu);
+  while(!h->stopping) {
+    struct timespec ts;
+    uint64_t now = ml_mono_ns();
+    for(struct conn_rec *c = h->conns.next; c != &h->conns; c = c->next) {
+      int phase = atomic_load(&c->phase);
+      uint64_t age = now - atomic_load(&c->since);
+      if((phase == PHASE_WAIT_LINE && age > idle) ||
+         ((phase == PHASE_NEW || phase == PHASE_HEADERS) && age > headers)) {
+        /* shutdown, not close: libmicrohttpd sees end of stream and closes
+         * the connection itself, through its normal path. */
+        shutdown(c->fd, SHUT_RDWR);
+        atomic_store(&c->phase, PHASE_CLOSING);
+        ml_log(h->o.log, ML_LOG_INFO, NULL, "connection.closed_slow",
+               ML_LS("phase", phase == PHASE_WAIT_LINE ? "idle" : "headers"),
+               ML_LD("seconds", (double)age / 1e9));
+      }
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 250 * 1000 * 1000;
+    if(ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
 
 static void req_free(struct ml_req *r) {
   if(!r)
@@ -383,6 +491,7 @@ static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const cha
   ml_err rc;
 
   p->started = 1;
+  set_phase(p->rec, PHASE_ACTIVE);
   r->method_str = method;
   r->method = ml_router_method(method);
   r->path = ml_arena_strdup(r->arena, url);
@@ -522,6 +631,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
     return NULL;
   atomic_fetch_add(&h->inflight, 1);
   r->priv->conn = conn;
+  r->priv->rec = conn_rec_of(conn);
+  if(r->priv->rec && atomic_load(&r->priv->rec->phase) == PHASE_NEW)
+    atomic_store(&r->priv->rec->phase, PHASE_HEADERS); /* still counting from accept */
+  else
+    set_phase(r->priv->rec, PHASE_HEADERS);
   q = strchr(uri, '?');
   if(q) {
     char *copy = ml_arena_strndup(r->arena, q + 1, strnlen(q + 1, 16384));
@@ -561,6 +675,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
              ML_LB("aborted", aborted));
     }
   }
+  if(p->rec && atomic_load(&p->rec->phase) != PHASE_CLOSING)
+    set_phase(p->rec, PHASE_WAIT_LINE); /* keep-alive: the next request line */
   atomic_fetch_sub(&h->inflight, 1);
   req_free(r);
   *req_cls = NULL;
@@ -651,6 +767,9 @@ ml_err ml_http_start(const struct ml_http_opts *o, struct ml_http **out, struct 
     return ML_ERR_NOMEM;
   h->o = *o;
   atomic_init(&h->inflight, 0);
+  pthread_mutex_init(&h->mu, NULL);
+  pthread_cond_init(&h->cv, NULL);
+  h->conns.next = h->conns.prev = &h->conns;
   h->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_access, h,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -662,14 +781,19 @@ ml_err ml_http_start(const struct ml_http_opts *o, struct ml_http **out, struct 
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
       MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
       MHD_OPTION_END);
   if(!h->daemon) {
     rc = ml_fail(eb, ML_ERR_CONFIG, "cannot listen on %s: %s", o->listen,
                  errno ? strerror(errno) : "libmicrohttpd refused to start");
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
     ml_free(h);
     return rc;
   }
+  if(!pthread_create(&h->watchdog, NULL, watchdog_main, h))
+    h->watchdog_running = 1;
   info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
   h->port = info ? info->port : 0;
   *out = h;
@@ -687,9 +811,20 @@ void ml_http_quiesce(struct ml_http *h) {
 int ml_http_inflight(struct ml_http *h) { return atomic_load(&h->inflight); }
 
 void ml_http_stop(struct ml_http **hp) {
+  struct ml_http *h;
   if(!hp || !*hp)
     return;
-  MHD_stop_daemon((*hp)->daemon);
-  ml_free(*hp);
+  h = *hp;
+  if(h->watchdog_running) {
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->watchdog, NULL);
+  }
+  MHD_stop_daemon(h->daemon);
+  pthread_mutex_destroy(&h->mu);
+  pthread_cond_destroy(&h->cv);
+  ml_free(h);
   *hp = NULL;
 }

@@ -51,7 +51,7 @@ struct ml_jobs_result {
   size_t done;            /* jobs confirmed and deleted */
   size_t pending;         /* jobs still in the outbox */
   int64_t attempts;       /* max attempts over the jobs */
-  char last_error[160];
+  char last_error[ML_ERRBUF_SIZE];
 };
 
 /* Runs the given jobs (ids) now, retrying failures quickly until deadline_ms

@@ -88,7 +88,7 @@ ml_err ml_media_update(struct ml_media_svc *s, int64_t id, const struct ml_media
 struct ml_delete_result {
   int storage_deleted;    /* 1: every blob confirmed removed; 0: pending */
   int64_t attempts;       /* removal attempts so far (max over the blobs) */
-  char last_error[160];   /* "" when none */
+  char last_error[ML_ERRBUF_SIZE];   /* "" when none */
 };
 /* Deletes the row and queues the removal of its blobs, then runs them for
  * up to delete_deadline_ms. ML_ERR_NOT_FOUND when there is no such media. */
