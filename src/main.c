@@ -355,7 +355,11 @@ int main(int argc, char **argv) {
   if(!strcmp(cmd, "fsck"))
     return cmd_fsck(argc, argv);
   if(!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+#ifdef ML_TEST_HOOKS
+    printf("medialib %s (test build: fault injection compiled in)\n", ML_VERSION);
+#else
     printf("medialib %s\n", ML_VERSION);
+#endif
     return 0;
   }
   if(!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

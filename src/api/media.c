@@ -402,6 +402,9 @@ static ml_err write_body(struct ml_req *r, const char *data, size_t len) {
     break;
   }
   if(rc) {
+    /* The spool goes now, not when the connection is done with the answer:
+     * a client that sees the error finds nothing left behind. */
+    ml_upload_discard(&w->up);
     if(rc == ML_ERR_VALIDATION)
       ml_req_error(r, rc, "invalid fields", &w->fe);
     else
@@ -421,6 +424,7 @@ static void write_cleanup(struct ml_req *r) {
 
 static void finish_write(struct ml_req *r, ml_err rc, const struct ml_media *m, unsigned status) {
   struct wstate *w = r->state;
+  ml_upload_discard(&w->up); /* consumed on success; removed now on failure */
   if(rc) {
     if(rc == ML_ERR_VALIDATION)
       ml_req_error(r, rc, "invalid fields", &w->fe);
@@ -457,14 +461,14 @@ static void work_update(struct ml_req *r) {
 static int multipart_complete(struct ml_req *r, int need_file) {
   struct wstate *w = r->state;
   ml_err rc = ml_multipart_finish(w->mp, &w->eb);
-  if(rc) {
-    ml_req_error(r, rc, "multipart body ended before its closing boundary", NULL);
-    return 0;
-  }
   if(need_file && !w->files)
     ml_field_error(&w->fe, "file", "No file was submitted.");
-  if(w->fe.n) {
-    ml_req_error(r, ML_ERR_VALIDATION, "invalid fields", &w->fe);
+  if(rc || w->fe.n) {
+    ml_upload_discard(&w->up);
+    if(rc)
+      ml_req_error(r, rc, "multipart body ended before its closing boundary", NULL);
+    else
+      ml_req_error(r, ML_ERR_VALIDATION, "invalid fields", &w->fe);
     return 0;
   }
   return 1;

@@ -10,9 +10,11 @@
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/timeutil.h"
+#include "core/workers.h"
 
 struct ml_jobs {
   struct ml_jobs_opts o;
+  struct ml_workers *inline_pool; /* runs ml_jobs_run_now batches */
   pthread_t thread;
   int running;
   int stopping;
@@ -51,6 +53,10 @@ ml_err ml_jobs_create(const struct ml_jobs_opts *o, struct ml_jobs **out) {
     j->o.backoff_base_ms = 1000;
   if(j->o.backoff_max_ms <= 0)
     j->o.backoff_max_ms = 300000;
+  if(ml_workers_create(4, 256, &j->inline_pool)) {
+    ml_free(j);
+    return ML_ERR_NOMEM;
+  }
   pthread_mutex_init(&j->mu, NULL);
   pthread_cond_init(&j->cv, NULL);
   *out = j;
@@ -128,8 +134,9 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
   return rc;
 }
 
-ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t deadline_ms,
-                       const char *rid, struct ml_jobs_result *res) {
+/* Runs the jobs, retrying quickly until deadline_ms has passed. */
+static ml_err run_batch(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t deadline_ms,
+                        const char *rid, struct ml_jobs_result *res) {
   struct ml_conn *c = NULL;
   struct ml_arena *a = ml_arena_create(0);
   uint64_t deadline = ml_mono_ns() + (uint64_t)deadline_ms * 1000000u;
@@ -160,15 +167,16 @@ ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t 
         done[i] = 1; /* finished by someone else */
         continue;
       }
-      if(!jrc)
+      if(!jrc) {
         jrc = run_job(j, c, &job, rid, &jeb);
+        if(job.attempts + 1 > res->attempts)
+          res->attempts = job.attempts + 1; /* failures recorded so far + this one */
+      }
       if(!jrc) {
         done[i] = 1;
         continue;
       }
       left++;
-      if(job.attempts + 1 > res->attempts)
-        res->attempts = job.attempts + 1;
       snprintf(res->last_error, sizeof(res->last_error), "%s",
                jeb.msg[0] ? jeb.msg : ml_err_code(jrc));
     }
@@ -198,6 +206,100 @@ out:
   ml_repo_release(&c);
   ml_free(done);
   ml_arena_destroy(&a);
+  return rc;
+}
+
+/* A batch run on the inline pool. The caller waits for it until the
+ * deadline and then answers; a store call that stalls past the deadline
+ * finishes on the pool and records its outcome in the outbox. Whoever of the
+ * two lets go last frees the batch. */
+struct batch {
+  struct ml_jobs *j;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int refs;
+  int finished;
+  size_t n;
+  int64_t deadline_ms;
+  char rid[72];
+  struct ml_jobs_result res;
+  ml_err rc;
+  int64_t ids[];
+};
+
+static void batch_release(struct batch *b) {
+  int last;
+  pthread_mutex_lock(&b->mu);
+  last = --b->refs == 0;
+  pthread_mutex_unlock(&b->mu);
+  if(last) {
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    ml_free(b);
+  }
+}
+
+static void batch_main(void *arg) {
+  struct batch *b = arg;
+  struct ml_jobs_result res;
+  ml_err rc = run_batch(b->j, b->ids, b->n, b->deadline_ms, b->rid, &res);
+  pthread_mutex_lock(&b->mu);
+  b->res = res;
+  b->rc = rc;
+  b->finished = 1;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  batch_release(b);
+}
+
+ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t deadline_ms,
+                       const char *rid, struct ml_jobs_result *res) {
+  struct batch *b = ml_calloc(1, sizeof(*b) + n * sizeof(int64_t));
+  struct timespec until;
+  ml_err rc;
+  memset(res, 0, sizeof(*res));
+  if(!b)
+    return ML_ERR_NOMEM;
+  b->j = j;
+  b->refs = 2;
+  b->n = n;
+  b->deadline_ms = deadline_ms;
+  snprintf(b->rid, sizeof(b->rid), "%s", rid ? rid : "");
+  memcpy(b->ids, ids, n * sizeof(int64_t));
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+  if(ml_workers_submit(j->inline_pool, batch_main, b)) {
+    b->refs = 1;
+    batch_release(b);
+    res->pending = n;
+    res->attempts = 0;
+    snprintf(res->last_error, sizeof(res->last_error), "too many removals in progress; queued");
+    ml_jobs_kick(j);
+    return ML_OK;
+  }
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(deadline_ms / 1000);
+  until.tv_nsec += (long)(deadline_ms % 1000) * 1000000L + 50 * 1000000L; /* 50 ms slack */
+  while(until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&b->mu);
+  while(!b->finished)
+    if(pthread_cond_timedwait(&b->cv, &b->mu, &until))
+      break;
+  if(b->finished) {
+    *res = b->res;
+    rc = b->rc;
+  } else {
+    res->pending = n;
+    res->attempts = 1;
+    snprintf(res->last_error, sizeof(res->last_error),
+             "storage did not confirm within %lld ms", (long long)deadline_ms);
+    rc = ML_OK;
+  }
+  pthread_mutex_unlock(&b->mu);
+  batch_release(b);
   return rc;
 }
 
@@ -285,6 +387,7 @@ void ml_jobs_destroy(struct ml_jobs **jp) {
     pthread_mutex_unlock(&j->mu);
     pthread_join(j->thread, NULL);
   }
+  ml_workers_destroy(&j->inline_pool); /* lets abandoned batches finish */
   pthread_mutex_destroy(&j->mu);
   pthread_cond_destroy(&j->cv);
   ml_free(j);
