@@ -316,6 +316,11 @@ struct part_info {
   const char *content_type;
 };
 
+static ml_err bad_disposition(const struct ml_multipart *mp, struct ml_errbuf *eb) {
+  return ml_fail(eb, ML_ERR_BAD_REQUEST,
+                 "multipart: part %u has a malformed Content-Disposition", mp->nparts);
+}
+
 /* Content-Disposition: form-data; name="x"; filename="y"; filename*=... The
  * value v is decoded in place: each parameter value is written one byte
  * before where it was read (over the '=' or a space), so it never overwrites
@@ -336,7 +341,7 @@ static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_in
     if(!*p)
       break;
     if(*p != ';')
-      goto bad;
+      return bad_disposition(mp, eb);
     p++;
     while(is_ows(*p))
       p++;
@@ -348,7 +353,7 @@ static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_in
     while(is_ows(*p))
       p++;
     if(!keylen || *p != '=')
-      goto bad;
+      return bad_disposition(mp, eb);
     p++;
     while(is_ows(*p))
       p++;
@@ -365,7 +370,7 @@ static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_in
     {
       const char *r = p;
       if(param_value(&r, dst, (size_t)-1))
-        goto bad;
+        return bad_disposition(mp, eb);
       p += r - p;
     }
     if(slot)
@@ -377,9 +382,6 @@ static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_in
   pi->name = name ? name : "";
   pi->filename = fstar ? fstar : fname;
   return ML_OK;
-bad:
-  return ml_fail(eb, ML_ERR_BAD_REQUEST,
-                 "multipart: part %u has a malformed Content-Disposition", mp->nparts);
 }
 
 /* The complete header block in mp->hdr (ending with an empty line). Lines

@@ -11,15 +11,17 @@
 #include "core/buf.h"
 #include "media/filename.h"
 
-static const char *clean_n(const char *in, size_t n) {
-  static char out[ML_FILENAME_MAX + 1]; /* test-only scratch */
-  memset(out, 'X', sizeof(out));
-  ml_filename_clean(in, n, out, sizeof(out));
+/* Cleans n bytes of in into out (ML_FILENAME_MAX + 1 bytes); returns out. */
+static const char *clean_into(const char *in, size_t n, char *out) {
+  memset(out, 'X', ML_FILENAME_MAX + 1);
+  ml_filename_clean(in, n, out, ML_FILENAME_MAX + 1);
   assert_true(strlen(out) <= ML_FILENAME_MAX);
   return out;
 }
 
-static const char *clean(const char *in) { return clean_n(in, strlen(in)); }
+/* Each test function declares the scratch buffer these write into. */
+#define clean_n(in, n) clean_into((in), (n), scratch)
+#define clean(in) clean_into((in), strlen(in), scratch)
 
 /* Valid UTF-8 check, so that cuts are shown to land on boundaries. */
 static int valid_utf8(const char *str) {
@@ -37,6 +39,7 @@ static int valid_utf8(const char *str) {
 }
 
 static void test_plain(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   (void)state;
   assert_string_equal(clean("photo.jpg"), "photo.jpg");
   assert_string_equal(clean("my photo (1).JPG"), "my photo (1).JPG");
@@ -45,6 +48,7 @@ static void test_plain(void **state) {
 }
 
 static void test_paths(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   (void)state;
   assert_string_equal(clean("../../x"), "x");
   assert_string_equal(clean("..\\x"), "x");
@@ -59,6 +63,7 @@ static void test_paths(void **state) {
 }
 
 static void test_dots_and_empty(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   (void)state;
   assert_string_equal(clean(""), "file");
   assert_string_equal(clean_n(NULL, 0), "file");
@@ -76,6 +81,7 @@ static void test_dots_and_empty(void **state) {
 }
 
 static void test_controls(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   (void)state;
   assert_string_equal(clean_n("evil.php\0.jpg", 13), "evil.php.jpg");
   assert_string_equal(clean_n("\0\0\0", 3), "file");
@@ -92,6 +98,7 @@ static void test_controls(void **state) {
 }
 
 static void test_invalid_utf8(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   (void)state;
   assert_string_equal(clean("a\xff" "b.txt"), "ab.txt");
   assert_string_equal(clean("\xC3" ".txt"), "txt");            /* truncated sequence */
@@ -103,6 +110,7 @@ static void test_invalid_utf8(void **state) {
 }
 
 static void test_unicode(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   (void)state;
   assert_string_equal(clean("\xC3\xA9t\xC3\xA9.jpg"), "\xC3\xA9t\xC3\xA9.jpg");
   assert_string_equal(clean("\xE6\x97\xA5\xE6\x9C\xAC.png"), "\xE6\x97\xA5\xE6\x9C\xAC.png");
@@ -112,6 +120,7 @@ static void test_unicode(void **state) {
 }
 
 static void test_percent_kept(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   (void)state;
   assert_string_equal(clean("a%20b.jpg"), "a%20b.jpg");
   assert_string_equal(clean("%2e%2e%2fetc"), "%2e%2e%2fetc");
@@ -120,6 +129,7 @@ static void test_percent_kept(void **state) {
 }
 
 static void test_long_ascii(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   char in[1001];
   const char *out;
   (void)state;
@@ -153,6 +163,7 @@ static void test_long_ascii(void **state) {
 }
 
 static void test_long_unicode(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   char in[1100];
   const char *out;
   size_t n = 0;
@@ -247,6 +258,7 @@ static void test_disposition_appends_and_limits(void **state) {
 }
 
 static void test_clean_then_disposition(void **state) {
+  char scratch[ML_FILENAME_MAX + 1];
   /* the cleaned name of a hostile input makes a safe header */
   struct ml_buf b;
   const char *name;
