@@ -271,7 +271,8 @@ static int cmd_serve(void) {
   }
   stage = "media";
   {
-    struct ml_media_deps md = {repo, store, jobs, &lg, cfg.max_upload, cfg.delete_deadline_ms};
+    struct ml_media_deps md = {repo,           store, jobs, &lg, cfg.max_upload,
+                               cfg.delete_deadline_ms, cfg.intent_delay_ms};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;

@@ -67,6 +67,9 @@ static const struct cfg_entry table[] = {
      S(shutdown_timeout), "seconds to finish in-flight requests on SIGTERM"},
     {"delete_deadline_ms", "MEDIALIB_DELETE_DEADLINE_MS", CFG_INT, "2000", 0, 60000, 0,
      S(delete_deadline_ms), "how long DELETE waits for storage to confirm"},
+    {"intent_delay_ms", "MEDIALIB_INTENT_DELAY_MS", CFG_INT, "900000", 1000, 86400000, 0,
+     S(intent_delay_ms), "how long an unfinished upload's blob is kept before cleanup (ms); "
+     "longer than the slowest store write"},
     {"insecure_open_writes", "MEDIALIB_INSECURE_OPEN_WRITES", CFG_BOOL, "0", 0, 1, 0,
      S(insecure_open_writes), "accept writes without a token (testing only)"},
     {"test_faults", "MEDIALIB_TEST_FAULTS", CFG_STR, "", 0, 0, CFG_TESTONLY, S(test_faults),

@@ -8,9 +8,6 @@
 #include "jobs/jobs.h"
 #include "media/media_int.h"
 
-/* An upload intent waits this long before it may run: an upload in progress
- * must never lose its blob to its own intent. */
-#define INTENT_DELAY_MS (15 * 60 * 1000)
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
                            struct ml_errbuf *eb) {
@@ -145,7 +142,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
     intent.kind = ML_JOB_ABORT_UPLOAD;
     intent.key = key;
     intent.media_id = m.id;
-    intent.next_at = now + INTENT_DELAY_MS;
+    intent.next_at = now + s->d.intent_delay_ms;
     intent.last_error = "";
     intent.created_at = now;
     rc = ml_repo_job_add(c, &intent, eb);
@@ -231,7 +228,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   intent.kind = ML_JOB_REMOVE_BLOB;
   intent.key = key;
   intent.media_id = id;
-  intent.next_at = now + INTENT_DELAY_MS;
+  intent.next_at = now + s->d.intent_delay_ms;
   intent.last_error = "";
   intent.created_at = now;
   rc = ml_repo_begin(c, eb);

@@ -34,6 +34,7 @@ struct ml_media_deps {
   const struct ml_log *log;
   int64_t max_upload;            /* bytes */
   int64_t delete_deadline_ms;
+  int64_t intent_delay_ms;       /* an upload intent may run after this long */
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
