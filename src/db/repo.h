@@ -128,8 +128,9 @@ void ml_repo_rollback(struct ml_conn *c);
 /* A cheap round trip (readiness). */
 ml_err ml_repo_ping(struct ml_conn *c, struct ml_errbuf *eb);
 
-/* Media. get returns ML_ERR_NOT_FOUND for a missing row; a pending row is
- * returned only when include_pending is set. */
+/* Media. get returns ML_ERR_NOT_FOUND for an absent row; a row that is not
+ * active (pending, or ML_MEDIA_MISSING) is returned only when include_pending
+ * is set. */
 ml_err ml_repo_media_get(struct ml_conn *c, int64_t id, int include_pending, struct ml_arena *a,
                          struct ml_media *out, struct ml_errbuf *eb);
 /* Active rows only. *items is an arena array of *n rows; *count is the total
