@@ -278,7 +278,7 @@ static int cmd_serve(void) {
       goto out;
   }
   stage = "routes";
-  api = (struct ml_api){&cfg, &lg, media, repo, store, metrics};
+  api = (struct ml_api){&cfg, &lg, media, repo, store, metrics, jobs};
   ml_router_init(&router);
   rc = ml_api_media_register(&router, &api);
   if(!rc)

@@ -14,6 +14,7 @@
 #include "http/metrics.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "jobs/jobs.h"
 #include "media/media.h"
 #include "store/store.h"
 
@@ -24,6 +25,7 @@ struct ml_api {
   struct ml_repo *repo;
   struct ml_store *store;
   struct ml_metrics *metrics;
+  struct ml_jobs *jobs;
 };
 
 ml_err ml_api_media_register(struct ml_router *rt, struct ml_api *api);

@@ -41,24 +41,53 @@ static void readyz_work(struct ml_req *r) {
 
 static void readyz_complete(struct ml_req *r) { ml_req_defer(r, readyz_work); }
 
+struct kind_lines {
+  struct ml_buf *b;
+  ml_err rc;
+};
+
+static void kind_line(void *ctx, const char *kind, int64_t depth, int64_t failing) {
+  struct kind_lines *k = ctx;
+  if(!k->rc)
+    k->rc = ml_buf_addf(k->b,
+                        "medialib_outbox_jobs{kind=\"%s\"} %lld\n"
+                        "medialib_outbox_jobs_failing{kind=\"%s\"} %lld\n",
+                        kind, (long long)depth, kind, (long long)failing);
+}
+
 static void metrics_work(struct ml_req *r) {
   struct ml_api *api = api_of(r);
   struct ml_buf b;
   struct ml_conn *c = NULL;
   struct ml_errbuf eb = {{0}};
-  int64_t depth = 0, oldest = 0;
+  int64_t depth = 0, oldest = 0, done = 0, failed = 0;
   ml_err rc;
   ml_buf_init(&b, 4 * 1024 * 1024);
   rc = ml_metrics_format(api->metrics, &b);
+  ml_jobs_counters(api->jobs, &done, &failed);
+  if(!rc)
+    rc = ml_buf_addf(&b,
+                     "# HELP medialib_jobs_done_total Outbox jobs finished by this instance.\n"
+                     "# TYPE medialib_jobs_done_total counter\nmedialib_jobs_done_total %lld\n"
+                     "# HELP medialib_job_failures_total Failed job attempts by this instance.\n"
+                     "# TYPE medialib_job_failures_total counter\n"
+                     "medialib_job_failures_total %lld\n",
+                     (long long)done, (long long)failed);
   if(!rc && !ml_repo_acquire(api->repo, &c, &eb) && !ml_repo_job_stats(c, &depth, &oldest, &eb)) {
     double age = oldest ? (double)(ml_now_ms() - oldest) / 1000.0 : 0.0;
+    struct kind_lines k = {&b, ML_OK};
     rc = ml_buf_addf(&b,
                      "# HELP medialib_outbox_depth Outbox jobs not yet done.\n"
                      "# TYPE medialib_outbox_depth gauge\nmedialib_outbox_depth %lld\n"
                      "# HELP medialib_outbox_oldest_age_seconds Age of the oldest job.\n"
                      "# TYPE medialib_outbox_oldest_age_seconds gauge\n"
-                     "medialib_outbox_oldest_age_seconds %.3f\n",
+                     "medialib_outbox_oldest_age_seconds %.3f\n"
+                     "# HELP medialib_outbox_jobs Outbox jobs by kind, and those failing.\n"
+                     "# TYPE medialib_outbox_jobs gauge\n"
+                     "# TYPE medialib_outbox_jobs_failing gauge\n",
                      (long long)depth, age < 0 ? 0.0 : age);
+    if(!rc && !ml_repo_job_depth_by_kind(c, kind_line, &k, &eb))
+      rc = k.rc;
   }
   ml_repo_release(&c);
   if(rc) {

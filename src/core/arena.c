@@ -84,8 +84,8 @@ void *ml_arena_alloc(struct ml_arena *a, size_t n) {
     return NULL;
   if(c->size - c->used < need) {
     size_t size = need > ARENA_CHUNK ? need : ARENA_CHUNK;
-    if(a->total + size > a->max)
-      return NULL;
+    if(a->total > a->max || size > a->max - a->total)
+      return NULL; /* checked without overflow: the ceiling also bounds size */
     c = chunk_new(size);
     if(!c)
       return NULL;
@@ -97,9 +97,10 @@ void *ml_arena_alloc(struct ml_arena *a, size_t n) {
   return c->data + c->used - need;
 }
 
+/* Copies exactly n bytes (which may include NULs) and terminates them. */
 char *ml_arena_strndup(struct ml_arena *a, const char *s, size_t n) {
   char *d;
-  if(!s)
+  if(!s || n == SIZE_MAX)
     return NULL;
   d = ml_arena_alloc(a, n + 1);
   if(!d)

@@ -112,8 +112,8 @@ int ml_config_parse_size(const char *s, int64_t *out) {
 static int parse_int(const char *s, int64_t *out) {
   char *end;
   long long v;
-  if(!*s)
-    return -1;
+  if(!*s || !(isdigit((unsigned char)*s) || (*s == '-' && isdigit((unsigned char)s[1]))))
+    return -1; /* strtoll would skip leading spaces and accept "+4" */
   errno = 0;
   v = strtoll(s, &end, 10);
   if(errno || *end)

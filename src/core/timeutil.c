@@ -41,21 +41,40 @@ void ml_time_http(time_t t, char out[30]) {
   out[29] = '\0';
 }
 
+/* Two ASCII digits at s as a number, or -1. */
+static int two_digits(const char *s) {
+  if(s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+    return -1;
+  return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* Strict IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT", by position: every
+ * digit checked, the weekday and the day of the month must agree with the
+ * calendar (so "Feb 31" or a wrong weekday is refused, not normalized). */
 int ml_time_http_parse(const char *s, time_t *t) {
-  char wd[4], mon[4], gmt[4];
-  int day, year, hh, mm, ss, m, n = 0;
-  struct tm tm;
-  if(strlen(s) != 29)
+  int day, hh, mm, ss, year, y2, m, wd;
+  struct tm tm, back;
+  time_t v;
+  if(strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
+     s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25] != ' ' || strcmp(s + 26, "GMT"))
     return -1;
-  if(sscanf(s, "%3s, %2d %3s %4d %2d:%2d:%2d %3s%n", wd, &day, mon, &year, &hh, &mm, &ss, gmt,
-            &n) != 8 || n != 29)
+  day = two_digits(s + 5);
+  year = two_digits(s + 12);
+  y2 = two_digits(s + 14);
+  hh = two_digits(s + 17);
+  mm = two_digits(s + 20);
+  ss = two_digits(s + 23);
+  if(day < 1 || year < 0 || y2 < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 ||
+     ss > 60)
     return -1;
-  if(strcmp(gmt, "GMT"))
-    return -1;
+  year = year * 100 + y2;
   for(m = 0; m < 12; m++)
-    if(!strcmp(mon, months[m]))
+    if(!strncmp(s + 8, months[m], 3))
       break;
-  if(m == 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970)
+  for(wd = 0; wd < 7; wd++)
+    if(!strncmp(s, days[wd], 3))
+      break;
+  if(m == 12 || wd == 7 || year < 1970)
     return -1;
   memset(&tm, 0, sizeof(tm));
   tm.tm_year = year - 1900;
@@ -63,7 +82,11 @@ int ml_time_http_parse(const char *s, time_t *t) {
   tm.tm_mday = day;
   tm.tm_hour = hh;
   tm.tm_min = mm;
-  tm.tm_sec = ss;
-  *t = timegm(&tm);
+  tm.tm_sec = ss > 59 ? 59 : ss;
+  v = timegm(&tm);
+  gmtime_r(&v, &back);
+  if(back.tm_mday != day || back.tm_mon != m || back.tm_wday != wd)
+    return -1;
+  *t = v;
   return 0;
 }

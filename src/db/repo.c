@@ -274,3 +274,15 @@ ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_crea
                          struct ml_errbuf *eb) {
   return c->repo->ops->job_stats(c, depth, oldest_created, eb);
 }
+
+ml_err ml_repo_job_retry_now(struct ml_conn *c, int64_t now, int64_t limit, int64_t *changed,
+                             struct ml_errbuf *eb) {
+  return c->repo->ops->job_retry_now(c, now, limit, changed, eb);
+}
+
+ml_err ml_repo_job_depth_by_kind(struct ml_conn *c,
+                                 void (*cb)(void *ctx, const char *kind, int64_t depth,
+                                            int64_t failing),
+                                 void *ctx, struct ml_errbuf *eb) {
+  return c->repo->ops->job_depth_by_kind(c, cb, ctx, eb);
+}

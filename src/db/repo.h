@@ -178,6 +178,17 @@ ml_err ml_repo_job_exists_for_key(struct ml_conn *c, const char *key, int *exist
 /* Outbox depth and the oldest job's created_at (0 when empty), all kinds. */
 ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_created,
                          struct ml_errbuf *eb);
+/* Makes up to limit (<= 0: all) failed, backed-off, unleased jobs due now,
+ * soonest first; *changed gets how many. The runner calls it when the store
+ * is back, so recovery does not wait out each job's backoff. */
+ml_err ml_repo_job_retry_now(struct ml_conn *c, int64_t now, int64_t limit, int64_t *changed,
+                             struct ml_errbuf *eb);
+/* Calls cb once per job kind with its depth and how many have failed at
+ * least once (metrics). */
+ml_err ml_repo_job_depth_by_kind(struct ml_conn *c,
+                                 void (*cb)(void *ctx, const char *kind, int64_t depth,
+                                            int64_t failing),
+                                 void *ctx, struct ml_errbuf *eb);
 /* Does any media row (any state) use this storage key? (fsck) */
 ml_err ml_repo_key_in_use(struct ml_conn *c, const char *key, int *in_use, struct ml_errbuf *eb);
 /* Calls cb for every media row (any state) in id order; cb returning non-zero

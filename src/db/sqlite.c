@@ -59,6 +59,8 @@ enum stmt_id {
   ST_JOB_FAIL,
   ST_JOB_EXISTS_KEY,
   ST_JOB_STATS,
+  ST_JOB_RETRY_NOW,
+  ST_JOB_DEPTH_KIND,
   ST__COUNT
 };
 
@@ -129,6 +131,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                     "lease_until = 0 WHERE id = ?1",
     [ST_JOB_EXISTS_KEY] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE key = ?1)",
     [ST_JOB_STATS] = "SELECT count(*), ifnull(min(created_at), 0) FROM outbox",
+    [ST_JOB_RETRY_NOW] = "UPDATE outbox SET next_at = ?1 WHERE id IN (SELECT id FROM outbox "
+                         "WHERE attempts > 0 AND next_at > ?1 AND lease_until <= ?1 "
+                         "ORDER BY next_at LIMIT ?2)",
+    [ST_JOB_DEPTH_KIND] = "SELECT kind, count(*), sum(attempts > 0) FROM outbox GROUP BY kind "
+                          "ORDER BY kind",
 };
 
 struct sq_repo {
@@ -1216,6 +1223,55 @@ out:
   return rc;
 }
 
+static ml_err sq_job_retry_now(struct ml_conn *conn, int64_t now, int64_t limit,
+                               int64_t *changed, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  *changed = 0;
+  rc = stmt_get(c, ST_JOB_RETRY_NOW, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, now);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    rc = sq_error(c, src, "reschedule jobs", eb);
+  else
+    *changed = sqlite3_changes(c->db);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_job_depth_by_kind(struct ml_conn *conn,
+                                   void (*cb)(void *ctx, const char *kind, int64_t depth,
+                                              int64_t failing),
+                                   void *ctx, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_JOB_DEPTH_KIND, &st, eb);
+  if(rc)
+    goto out;
+  while((src = sqlite3_step(st)) == SQLITE_ROW)
+    cb(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+       sqlite3_column_int64(st, 2));
+  if(src != SQLITE_DONE)
+    rc = sq_error(c, src, "job depth by kind", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
 #ifdef ML_TEST_HOOKS
 struct sqlite3 *ml_repo_sqlite_handle(struct ml_conn *c) { return sq(c)->db; }
 #endif
@@ -1248,4 +1304,6 @@ const struct ml_repo_ops ml_repo_sqlite_ops = {
     .job_fail = sq_job_fail,
     .job_exists_for_key = sq_job_exists_for_key,
     .job_stats = sq_job_stats,
+    .job_retry_now = sq_job_retry_now,
+    .job_depth_by_kind = sq_job_depth_by_kind,
 };

@@ -257,7 +257,9 @@ static ml_err scan_body(struct ml_multipart *mp, const char *data, size_t len, s
 }
 
 /* The filename*= ext-value (RFC 8187) in s, decoded in place to UTF-8.
- * -1 when malformed, for an unsupported charset or a decoded NUL. */
+ * -1 when malformed or for an unsupported charset. A decoded NUL (%00) is
+ * dropped: the name is only cleaned metadata (filename.h), and refusing the
+ * upload over it would help nobody (TESTING.md U3). */
 static int ext_value(char *s) {
   char *q1 = strchr(s, '\''), *q2, *r, *w = s;
   int latin1;
@@ -288,10 +290,10 @@ static int ext_value(char *s) {
         else
           return -1;
       }
-      if(!v)
-        return -1;
-      c = (unsigned char)v;
       r += 3;
+      if(!v)
+        continue;
+      c = (unsigned char)v;
     } else if(c > 0x20 && c < 0x7F) {
       r++;
     } else {

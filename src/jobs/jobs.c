@@ -2,6 +2,7 @@
 #include "jobs/jobs.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -14,6 +15,9 @@
 
 struct ml_jobs {
   struct ml_jobs_opts o;
+  atomic_llong done_total;    /* jobs finished (metrics) */
+  atomic_llong failed_total;  /* failed attempts (metrics) */
+  atomic_int backlog;         /* failed jobs may be waiting out a backoff */
   struct ml_workers *inline_pool; /* runs ml_jobs_run_now batches */
   pthread_t thread;
   int running;
@@ -98,6 +102,8 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
                      ml_jobs_backoff_ms(job->attempts, j->o.backoff_base_ms, j->o.backoff_max_ms,
                                         rnd32());
       ml_err frc = ml_repo_job_fail(c, job->id, next, seb.msg[0] ? seb.msg : ml_err_code(rc), eb);
+      atomic_fetch_add(&j->failed_total, 1);
+      atomic_store(&j->backlog, 1);
       ml_log(j->o.log, ML_LOG_WARN, rid, "job.failed", ML_LS("kind", job->kind),
              ML_LI("job_id", job->id), ML_LI("media_id", job->media_id), ML_LS("key", job->key),
              ML_LI("attempts", job->attempts + 1), ML_LERR(rc), ML_LS("detail", seb.msg),
@@ -127,6 +133,8 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
     rc = ml_repo_commit(c, eb);
   else
     ml_repo_rollback(c);
+  if(!rc)
+    atomic_fetch_add(&j->done_total, 1);
   ml_log(j->o.log, ML_LOG_INFO, rid, "job.done", ML_LS("kind", job->kind),
          ML_LI("job_id", job->id), ML_LI("media_id", job->media_id), ML_LS("key", job->key),
          ML_LI("attempts", job->attempts + 1), ML_LS("result", rc ? "error" : outcome),
@@ -303,13 +311,15 @@ ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t 
   return rc;
 }
 
-ml_err ml_jobs_run_due(struct ml_jobs *j, size_t max, size_t *ran, struct ml_errbuf *eb) {
+/* One pass: claims due jobs and runs them; counts the runs and failures. */
+static ml_err run_due(struct ml_jobs *j, size_t max, size_t *ran, size_t *failed,
+                      struct ml_errbuf *eb) {
   struct ml_conn *c = NULL;
   struct ml_arena *a = ml_arena_create(0);
   struct ml_job *jobs = NULL;
   size_t n = 0;
   ml_err rc;
-  *ran = 0;
+  *ran = *failed = 0;
   if(!a)
     return ML_ERR_NOMEM;
   rc = ml_repo_acquire(j->o.repo, &c, eb);
@@ -320,7 +330,8 @@ ml_err ml_jobs_run_due(struct ml_jobs *j, size_t max, size_t *ran, struct ml_err
     goto out;
   for(size_t i = 0; i < n; i++) {
     struct ml_errbuf jeb = {{0}};
-    run_job(j, c, &jobs[i], NULL, &jeb);
+    if(run_job(j, c, &jobs[i], NULL, &jeb))
+      (*failed)++;
     (*ran)++;
   }
 out:
@@ -329,19 +340,76 @@ out:
   return rc;
 }
 
+ml_err ml_jobs_run_due(struct ml_jobs *j, size_t max, size_t *ran, struct ml_errbuf *eb) {
+  size_t failed;
+  return run_due(j, max, ran, &failed, eb);
+}
+
+static void add_failing(void *ctx, const char *kind, int64_t depth, int64_t failing) {
+  (void)kind;
+  (void)depth;
+  *(int64_t *)ctx += failing;
+}
+
+/* How many queued jobs have failed at least once (-1 when unknown). */
+static int64_t failing_jobs(struct ml_jobs *j) {
+  struct ml_conn *c = NULL;
+  struct ml_errbuf eb = {{0}};
+  int64_t n = 0;
+  if(ml_repo_acquire(j->o.repo, &c, &eb) || ml_repo_job_depth_by_kind(c, add_failing, &n, &eb))
+    n = -1;
+  ml_repo_release(&c);
+  return n;
+}
+
+/* Makes up to limit backed-off jobs due now (limit <= 0: all). */
+static void retry_now(struct ml_jobs *j, int64_t limit) {
+  struct ml_conn *c = NULL;
+  struct ml_errbuf eb = {{0}};
+  int64_t changed = 0;
+  if(!ml_repo_acquire(j->o.repo, &c, &eb))
+    ml_repo_job_retry_now(c, ml_now_ms(), limit, &changed, &eb);
+  ml_repo_release(&c);
+  if(changed > 1)
+    ml_log(j->o.log, ML_LOG_INFO, NULL, "jobs.recovered", ML_LI("rescheduled", changed));
+}
+
+void ml_jobs_counters(struct ml_jobs *j, int64_t *done, int64_t *failed) {
+  *done = (int64_t)atomic_load(&j->done_total);
+  *failed = (int64_t)atomic_load(&j->failed_total);
+}
+
+/* The background loop. Each job backs off on its own; but when the store
+ * itself was down, every job is backed off at once, and recovery would wait
+ * for the longest delay. So while failures are outstanding, each pass first
+ * makes the one soonest-due failed job due now (a half-open probe, one store
+ * call per poll); when the probe's pass succeeds, every backed-off job is
+ * made due at once. */
 static void *runner_main(void *arg) {
   struct ml_jobs *j = arg;
+  atomic_store(&j->backlog, 1); /* a restart may find failed jobs */
   pthread_mutex_lock(&j->mu);
   while(!j->stopping) {
-    size_t ran = 0;
+    size_t ran = 0, failed = 0;
     struct ml_errbuf eb = {{0}};
+    int probing = atomic_load(&j->backlog);
     ml_err rc;
     j->kicked = 0;
     pthread_mutex_unlock(&j->mu);
-    rc = ml_jobs_run_due(j, 32, &ran, &eb);
+    if(probing)
+      retry_now(j, 1);
+    rc = run_due(j, 32, &ran, &failed, &eb);
     if(rc)
       ml_log(j->o.log, ML_LOG_WARN, NULL, "jobs.poll_failed", ML_LERR(rc),
              ML_LS("detail", eb.msg));
+    if(probing && !failed && !rc) {
+      if(ran) {
+        atomic_store(&j->backlog, 0);
+        retry_now(j, 0); /* the store answers again: everything may go now */
+      } else if(failing_jobs(j) == 0) {
+        atomic_store(&j->backlog, 0); /* nothing failed is waiting */
+      }
+    }
     pthread_mutex_lock(&j->mu);
     if(ran == 32 || j->kicked || j->stopping)
       continue; /* more may be due */

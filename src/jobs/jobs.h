@@ -63,6 +63,9 @@ ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t 
  * Returns how many ran in *ran (for tests and for `medialib fsck`). */
 ml_err ml_jobs_run_due(struct ml_jobs *j, size_t max, size_t *ran, struct ml_errbuf *eb);
 
+/* Jobs finished and failed attempts since start (for /metrics). */
+void ml_jobs_counters(struct ml_jobs *j, int64_t *done, int64_t *failed);
+
 /* The delay before attempt number `attempts + 1`: base * 2^attempts capped
  * at max, then jittered into [delay/2, delay] by rnd (any 32-bit value). */
 int64_t ml_jobs_backoff_ms(int64_t attempts, int64_t base_ms, int64_t max_ms, uint32_t rnd);
