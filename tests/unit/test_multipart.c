@@ -458,6 +458,10 @@ static void test_filenames(void **state) {
                   "filename*=utf-8'en'a%20b.txt; filename=\"fallback.jpg\"\r\n\r\n"
                   "x\r\n--" BND "--",
                   ML_OK, "[name=file|file=a b.txt|type=(null)]x[end]", 0);
+  /* a decoded NUL is dropped, not refused: the name is only cleaned metadata */
+  expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=f; "
+                  "filename*=UTF-8''evil.php%00.png\r\n\r\nx\r\n--" BND "--",
+                  ML_OK, "[name=f|file=evil.php.png|type=(null)]x[end]", 0);
   /* ISO-8859-1 becomes UTF-8 */
   expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=f; "
                   "filename*=ISO-8859-1''caf%E9.txt\r\n\r\nx\r\n--" BND "--",
@@ -526,8 +530,6 @@ static void test_bad_dispositions(void **state) {
       "--" BND "\r\nContent-Disposition: form-data; name=a; filename*=UTF-8''%zz\r\n\r\nv"
       "\r\n--" BND "--",
       "--" BND "\r\nContent-Disposition: form-data; name=a; filename*=UTF-8''a%4\r\n\r\nv"
-      "\r\n--" BND "--",
-      "--" BND "\r\nContent-Disposition: form-data; name=a; filename*=UTF-8''a%00b\r\n\r\nv"
       "\r\n--" BND "--",
       "--" BND "\r\nContent-Disposition: form-data; name=a; filename*=KOI8-R''abc\r\n\r\nv"
       "\r\n--" BND "--",
