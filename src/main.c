@@ -272,7 +272,8 @@ static int cmd_serve(void) {
   stage = "media";
   {
     struct ml_media_deps md = {repo,           store, jobs, &lg, cfg.max_upload,
-                               cfg.delete_deadline_ms, cfg.intent_delay_ms};
+                               cfg.delete_deadline_ms, cfg.intent_delay_ms, cfg.max_pixels,
+                               cfg.max_frames};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;

@@ -67,6 +67,10 @@ static const struct cfg_entry table[] = {
      S(shutdown_timeout), "seconds to finish in-flight requests on SIGTERM"},
     {"delete_deadline_ms", "MEDIALIB_DELETE_DEADLINE_MS", CFG_INT, "2000", 0, 60000, 0,
      S(delete_deadline_ms), "how long DELETE waits for storage to confirm"},
+    {"max_pixels", "MEDIALIB_MAX_PIXELS", CFG_INT, "50000000", 1, (int64_t)1 << 40, 0,
+     S(max_pixels), "largest accepted image in pixels (width x height), checked from the header"},
+    {"max_frames", "MEDIALIB_MAX_FRAMES", CFG_INT, "100", 1, 100000, 0, S(max_frames),
+     "most frames of an animated image"},
     {"intent_delay_ms", "MEDIALIB_INTENT_DELAY_MS", CFG_INT, "900000", 1000, 86400000, 0,
      S(intent_delay_ms), "how long an unfinished upload's blob is kept before cleanup (ms); "
      "longer than the slowest store write"},

@@ -40,7 +40,10 @@
   X(CONFIG,                  500, "bad_config",                  "bad configuration")  \
   X(TRUNCATED,               400, "truncated_body",              "request body ended early") \
   X(PRECONDITION_FAILED,     412, "precondition_failed",         "precondition failed") \
-  X(NOT_IMPLEMENTED,         501, "not_implemented",             "not implemented")
+  X(NOT_IMPLEMENTED,         501, "not_implemented",             "not implemented") \
+  X(TOO_MANY_PIXELS,         422, "too_many_pixels",             "the image has too many pixels") \
+  X(TOO_MANY_FRAMES,         422, "too_many_frames",             "the image has too many frames") \
+  X(INVALID_IMAGE,           422, "invalid_image",               "the image header is corrupt")
 
 typedef enum {
 #define ML_ERR_ENUM(name, status, code, msg) ML_ERR_##name,

@@ -1,10 +1,14 @@
 /* media.c - upload, replace, update, delete, read: the consistency rules. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/timeutil.h"
+#include "image/probe.h"
 #include "jobs/jobs.h"
 #include "media/media_int.h"
 
@@ -48,6 +52,40 @@ static char *make_key(struct ml_arena *a, int64_t id, int64_t version) {
   }
   hex[16] = '\0';
   return ml_arena_printf(a, "m/%lld/v%lld-%s/original", (long long)id, (long long)version, hex);
+}
+
+/* Reads an image's dimensions from its header and refuses pixel and frame
+ * floods before anything decodes it (TESTING.md B1, B2). Sets the display
+ * size: EXIF orientations 5-8 are rotated a quarter turn, so a browser shows
+ * them with width and height swapped. Other types keep 0 x 0. */
+static ml_err probe(struct ml_media_svc *s, struct ml_upload *u, const char *mime,
+                    int64_t *width, int64_t *height, struct ml_errbuf *eb) {
+  struct ml_image_info info;
+  struct ml_errbuf peb = {{0}};
+  int fd;
+  ml_err rc;
+  *width = *height = 0;
+  fd = open(u->path, O_RDONLY | O_CLOEXEC);
+  if(fd < 0)
+    return ml_fail(eb, ML_ERR_IO, "reopening the upload spool: %s", strerror(errno));
+  rc = ml_image_probe_fd(fd, mime, 64 * 1024 * 1024, &info, &peb);
+  close(fd);
+  if(rc == ML_ERR_UNSUPPORTED_MEDIA_TYPE)
+    return ML_OK; /* not a format we read headers of: stored without dimensions */
+  if(rc)
+    return ml_fail(eb, ML_ERR_INVALID_IMAGE, "the %s header cannot be read: %s", mime,
+                   peb.msg[0] ? peb.msg : ml_err_code(rc));
+  if(info.width > s->d.max_pixels / info.height)
+    return ml_fail(eb, ML_ERR_TOO_MANY_PIXELS, "the image claims %lld x %lld pixels; the limit is "
+                   "%lld pixels", (long long)info.width, (long long)info.height,
+                   (long long)s->d.max_pixels);
+  if(info.frames > s->d.max_frames)
+    return ml_fail(eb, ML_ERR_TOO_MANY_FRAMES, "the image has %s%lld frames; the limit is %lld",
+                   info.frames >= 100000 ? "at least " : "", (long long)info.frames,
+                   (long long)s->d.max_frames);
+  *width = info.orientation >= 5 ? info.height : info.width;
+  *height = info.orientation >= 5 ? info.width : info.height;
+  return ML_OK;
 }
 
 /* Sniffs the finished spool and checks the allow-list. */
@@ -104,9 +142,11 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   struct ml_job intent;
   char mime[128];
   char *key = NULL;
-  int64_t now = ml_now_ms();
+  int64_t now = ml_now_ms(), width = 0, height = 0;
   int committed_intent = 0;
   ml_err rc = sniff(s, u, mime, sizeof(mime), eb);
+  if(!rc)
+    rc = probe(s, u, mime, &width, &height, eb);
   if(rc)
     goto out;
 
@@ -120,6 +160,8 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   m.filename = meta->filename ? meta->filename : "file";
   m.mime_type = ml_arena_strdup(a, mime);
   m.size = u->size;
+  m.width = width;
+  m.height = height;
   memcpy(m.sha256, u->sha256, sizeof(m.sha256));
   m.version = 1;
   m.storage_key = "";
@@ -203,8 +245,10 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   char mime[128];
   const char *old_key;
   char *key = NULL;
-  int64_t now = ml_now_ms(), old_version;
+  int64_t now = ml_now_ms(), old_version, width = 0, height = 0;
   ml_err rc = sniff(s, u, mime, sizeof(mime), eb);
+  if(!rc)
+    rc = probe(s, u, mime, &width, &height, eb);
   if(rc)
     goto out;
   rc = ml_repo_acquire(s->d.repo, &c, eb);
@@ -258,6 +302,8 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
     m.filename = meta->filename;
   m.mime_type = ml_arena_strdup(a, mime);
   m.size = u->size;
+  m.width = width;
+  m.height = height;
   memcpy(m.sha256, u->sha256, sizeof(m.sha256));
   m.version = old_version + 1;
   m.storage_key = key;

@@ -35,6 +35,8 @@ struct ml_media_deps {
   int64_t max_upload;            /* bytes */
   int64_t delete_deadline_ms;
   int64_t intent_delay_ms;       /* an upload intent may run after this long */
+  int64_t max_pixels;            /* images: width x height refused above this */
+  int64_t max_frames;            /* images: frames refused above this */
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
