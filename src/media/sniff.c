@@ -33,6 +33,13 @@ ml_err ml_sniffer_create(struct ml_sniffer **out, struct ml_errbuf *eb) {
     ml_free(s);
     return rc;
   }
+  {
+    /* Content types are told by their first bytes; by default libmagic reads
+     * a whole MiB and runs every rule over it, which costs memory (RSS) and
+     * time on every upload. */
+    size_t bytes_max = 64 * 1024;
+    magic_setparam(s->magic, MAGIC_PARAM_BYTES_MAX, &bytes_max);
+  }
   pthread_mutex_init(&s->mu, NULL);
   *out = s;
   return ML_OK;
