@@ -31,7 +31,6 @@ BASE="http://127.0.0.1:$ML_PORT"
 
 # The streamed upload first, on the fresh server, so the peak RSS is the
 # upload's own and not what 64 wrk connections left in caches.
-printf '\x89PNG\r\n\x1a\n' >"$WORK/tiny.png"
 python3 -c 'import struct,sys,zlib
 def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
 sys.stdout.buffer.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))' >"$WORK/tiny.png"

@@ -35,7 +35,15 @@ ml_err ml_api_parse_id(const char *s, int64_t *id) {
 }
 
 ml_err ml_api_media_path(struct ml_buf *b, const struct ml_media *m) {
-  ml_err rc = ml_buf_addf(b, "/media/%lld/v%lld/", (long long)m->id, (long long)m->version);
+  ml_err rc = ml_buf_add(b, "/media/", 7);
+  if(!rc)
+    rc = ml_buf_addi(b, m->id);
+  if(!rc)
+    rc = ml_buf_add(b, "/v", 2);
+  if(!rc)
+    rc = ml_buf_addi(b, m->version);
+  if(!rc)
+    rc = ml_buf_addc(b, '/');
   if(!rc)
     rc = ml_buf_url_encode(b, m->filename);
   return rc;

@@ -35,9 +35,21 @@ void ml_log_write(const struct ml_log *lg, enum ml_log_level lvl, const char *re
 
   ml_buf_init(&b, 64 * 1024);
   ml_time_rfc3339(now, ts);
-  ts[19] = '\0'; /* drop the Z to add milliseconds */
-  rc = ml_buf_addf(&b, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"msg\":", ts, (int)(now % 1000),
-                   level_names[lvl]);
+  ts[19] = '.'; /* milliseconds before the Z */
+  rc = ml_buf_add(&b, "{\"ts\":\"", 7);
+  if(!rc)
+    rc = ml_buf_add(&b, ts, 20);
+  if(!rc) {
+    char ms[5] = {(char)('0' + now % 1000 / 100), (char)('0' + now % 100 / 10),
+                  (char)('0' + now % 10), 'Z', '"'};
+    rc = ml_buf_add(&b, ms, 5);
+  }
+  if(!rc)
+    rc = ml_buf_add(&b, ",\"level\":\"", 10);
+  if(!rc)
+    rc = ml_buf_adds(&b, level_names[lvl]);
+  if(!rc)
+    rc = ml_buf_add(&b, "\",\"msg\":", 8);
   if(!rc)
     rc = ml_buf_json_str(&b, msg);
   if(!rc && request_id && *request_id) {
@@ -58,7 +70,18 @@ void ml_log_write(const struct ml_log *lg, enum ml_log_level lvl, const char *re
     switch(f[i].type) {
     case ML_LF_STR: rc = ml_buf_json_str(&b, f[i].s); break;
     case ML_LF_INT: rc = ml_buf_addi(&b, f[i].i); break;
-    case ML_LF_DBL: rc = ml_buf_addf(&b, "%.3f", f[i].d); break;
+    case ML_LF_DBL: { /* fixed point, three decimals, without printf */
+      double d = f[i].d < 0 ? -f[i].d : f[i].d;
+      int64_t milli = (int64_t)(d * 1000.0 + 0.5);
+      char frac[4] = {'.', (char)('0' + milli % 1000 / 100), (char)('0' + milli % 100 / 10),
+                      (char)('0' + milli % 10)};
+      rc = f[i].d < 0 ? ml_buf_addc(&b, '-') : ML_OK;
+      if(!rc)
+        rc = ml_buf_addi(&b, milli / 1000);
+      if(!rc)
+        rc = ml_buf_add(&b, frac, 4);
+      break;
+    }
     case ML_LF_BOOL: rc = ml_buf_adds(&b, f[i].i ? "true" : "false"); break;
     default: rc = ml_buf_adds(&b, "null"); break;
     }

@@ -16,14 +16,46 @@ uint64_t ml_mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Civil date from days since 1970-01-01 (Howard Hinnant's algorithm):
+ * no gmtime_r, whose time-zone lock showed up in profiles. */
+static void civil_from_days(int64_t z, int *y, int *m, int *d) {
+  int64_t era, doe, yoe, doy, mp;
+  z += 719468;
+  era = (z >= 0 ? z : z - 146096) / 146097;
+  doe = z - era * 146097;
+  yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static void put2(char *p, int v) {
+  p[0] = (char)('0' + v / 10 % 10);
+  p[1] = (char)('0' + v % 10);
+}
+
 void ml_time_rfc3339(int64_t epoch_ms, char out[21]) {
-  time_t t = (time_t)(epoch_ms / 1000);
-  struct tm tm;
-  char tmp[64];
-  gmtime_r(&t, &tm);
-  snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", (tm.tm_year + 1900) % 10000,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  memcpy(out, tmp, 20);
+  int64_t secs = epoch_ms >= 0 ? epoch_ms / 1000 : (epoch_ms - 999) / 1000;
+  int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  int64_t rem = secs - days * 86400;
+  int y, m, d;
+  civil_from_days(days, &y, &m, &d);
+  y = ((y % 10000) + 10000) % 10000;
+  put2(out, y / 100);
+  put2(out + 2, y % 100);
+  out[4] = '-';
+  put2(out + 5, m);
+  out[7] = '-';
+  put2(out + 8, d);
+  out[10] = 'T';
+  put2(out + 11, (int)(rem / 3600));
+  out[13] = ':';
+  put2(out + 14, (int)(rem / 60 % 60));
+  out[16] = ':';
+  put2(out + 17, (int)(rem % 60));
+  out[19] = 'Z';
   out[20] = '\0';
 }
 
