@@ -183,7 +183,9 @@ static void list_complete(struct ml_req *r) {
     return;
   }
   ml_buf_init(&b, 16 * 1024 * 1024);
-  rc = ml_buf_add(&b, "{\"count\":", 9);
+  rc = ml_buf_reserve(&b, 1024 + n * 768); /* a media object is ~600 bytes */
+  if(!rc)
+    rc = ml_buf_add(&b, "{\"count\":", 9);
   if(!rc)
     rc = ml_buf_addi(&b, count);
   if(!rc)

@@ -56,6 +56,13 @@ static ml_err ensure(struct ml_buf *b, size_t extra) {
   return ML_OK;
 }
 
+ml_err ml_buf_reserve(struct ml_buf *b, size_t n) {
+  ml_err rc = ensure(b, n);
+  if(!rc)
+    b->data[b->len] = '\0';
+  return rc;
+}
+
 ml_err ml_buf_add(struct ml_buf *b, const void *data, size_t len) {
   ml_err rc = ensure(b, len);
   if(rc)

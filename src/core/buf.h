@@ -27,6 +27,9 @@ void ml_buf_reset(struct ml_buf *b); /* len = 0, keeps the memory */
 /* Hands the data to the caller (free with ml_free); the buffer is empty after. */
 char *ml_buf_take(struct ml_buf *b, size_t *len);
 
+/* Makes room for at least n more bytes now (one allocation instead of a
+ * series of doublings when the size is roughly known). */
+ml_err ml_buf_reserve(struct ml_buf *b, size_t n);
 ml_err ml_buf_add(struct ml_buf *b, const void *data, size_t len);
 ml_err ml_buf_adds(struct ml_buf *b, const char *s);
 ml_err ml_buf_addc(struct ml_buf *b, char c);
