@@ -10,7 +10,7 @@
 
 #include "core/alloc.h"
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL };
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_DURATION };
 #define CFG_SECRET 1u
 #define CFG_TESTONLY 2u
 
@@ -75,7 +75,17 @@ static const struct cfg_entry table[] = {
      S(intent_delay_ms), "how long an unfinished upload's blob is kept before cleanup (ms); "
      "longer than the slowest store write"},
     {"insecure_open_writes", "MEDIALIB_INSECURE_OPEN_WRITES", CFG_BOOL, "0", 0, 1, 0,
-     S(insecure_open_writes), "accept writes without a token (testing only)"},
+     S(insecure_open_writes), "accept writes without a token (testing only, never in production)"},
+    {"access_ttl", "MEDIALIB_ACCESS_TTL", CFG_DURATION, "15m", 60, 86400, 0, S(access_ttl),
+     "lifetime of access tokens (seconds, or 15m, 1h, 7d)"},
+    {"refresh_ttl", "MEDIALIB_REFRESH_TTL", CFG_DURATION, "7d", 300, 365 * 86400, 0,
+     S(refresh_ttl), "lifetime of refresh tokens (seconds, or 15m, 1h, 7d)"},
+    {"private_api", "MEDIALIB_PRIVATE_API", CFG_BOOL, "0", 0, 1, 0, S(private_api),
+     "1: reads of the API need a viewer token (file URLs stay public)"},
+    {"login_max_failures", "MEDIALIB_LOGIN_MAX_FAILURES", CFG_INT, "10", 1, 1000000, 0,
+     S(login_max_failures), "failed logins a minute per username and per address before 429"},
+    {"cors_origins", "MEDIALIB_CORS_ORIGINS", CFG_STR, "", 0, 0, 0, S(cors_origins),
+     "origins allowed to call the API from a browser, comma-separated (empty: none)"},
     {"test_faults", "MEDIALIB_TEST_FAULTS", CFG_STR, "", 0, 0, CFG_TESTONLY, S(test_faults),
      "fault injection (test builds only)"},
 };
@@ -105,6 +115,32 @@ int ml_config_parse_size(const char *s, int64_t *out) {
     mult = 1024ull * 1024 * 1024;
   else if(!strcasecmp(end, "T") || !strcasecmp(end, "TiB") || !strcasecmp(end, "TB"))
     mult = 1024ull * 1024 * 1024 * 1024;
+  else
+    return -1;
+  if(v > (uint64_t)INT64_MAX / mult)
+    return -1;
+  *out = (int64_t)(v * mult);
+  return 0;
+}
+
+int ml_config_parse_duration(const char *s, int64_t *out) {
+  char *end;
+  unsigned long long v;
+  uint64_t mult;
+  if(!s || !isdigit((unsigned char)*s))
+    return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if(errno)
+    return -1;
+  if(!*end || !strcmp(end, "s"))
+    mult = 1;
+  else if(!strcmp(end, "m"))
+    mult = 60;
+  else if(!strcmp(end, "h"))
+    mult = 3600;
+  else if(!strcmp(end, "d"))
+    mult = 86400;
   else
     return -1;
   if(v > (uint64_t)INT64_MAX / mult)
@@ -166,6 +202,11 @@ static ml_err set_value(struct ml_config *cfg, const struct cfg_entry *e, const 
   case CFG_BOOL:
     if(parse_bool(val, &v))
       return ml_fail(eb, ML_ERR_CONFIG, "%s: '%s' is not a boolean (use 1 or 0)", e->env, val);
+    break;
+  case CFG_DURATION:
+    if(ml_config_parse_duration(val, &v))
+      return ml_fail(eb, ML_ERR_CONFIG, "%s: '%s' is not a duration (use e.g. 900, 15m, 1h, 7d)",
+                     e->env, val);
     break;
   }
   if(v < e->min || v > e->max)

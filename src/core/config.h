@@ -39,7 +39,12 @@ struct ml_config {
   int64_t intent_delay_ms;    /* how long an upload intent waits before it may clean up */
   int64_t max_pixels;         /* largest accepted image, width x height */
   int64_t max_frames;         /* most frames of an animated image */
-  int64_t insecure_open_writes; /* bool: allow writes without a token */
+  int64_t insecure_open_writes; /* bool: allow writes without a token (tests only) */
+  int64_t access_ttl;      /* seconds an access token lives */
+  int64_t refresh_ttl;     /* seconds a refresh token lives */
+  int64_t private_api;     /* bool: API reads need a viewer token (files stay public) */
+  int64_t login_max_failures; /* failed logins a minute per username and per address */
+  char *cors_origins;      /* comma-separated allowed origins; "" = none */
 };
 
 /* Loads defaults, the optional config file, then the environment. On error
@@ -52,6 +57,10 @@ void ml_config_log(const struct ml_config *cfg, const struct ml_log *lg);
 
 /* Parses "512MiB", "10MB", "1024", "1G" into bytes; -1 when malformed. */
 int ml_config_parse_size(const char *s, int64_t *out);
+
+/* Parses a duration into seconds: "900", "30s", "15m", "1h", "7d"; -1 when
+ * malformed or out of range. */
+int ml_config_parse_duration(const char *s, int64_t *out);
 
 /* Prints the table of settings (for `medialib help`). */
 void ml_config_print_help(void);
