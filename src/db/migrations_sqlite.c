@@ -86,6 +86,31 @@ const struct ml_repo_sqlite_migration ml_repo_sqlite_migrations[] = {
      "CREATE INDEX outbox_due ON outbox(next_at);"
      "CREATE INDEX outbox_key ON outbox(key, kind);"
      "CREATE INDEX outbox_created ON outbox(created_at);"},
+    {"create users and refresh_tokens",
+     /* Usernames are unique whatever their letter case, so "Admin" cannot
+      * sit next to "admin" and the login rate limit (keyed on the lowered
+      * name) cannot be side-stepped by changing case. */
+     "CREATE TABLE users ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  username TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+     "  password_hash TEXT NOT NULL,"
+     "  role TEXT NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),"
+     "  disabled INTEGER NOT NULL DEFAULT 0,"
+     "  token_version INTEGER NOT NULL DEFAULT 0,"
+     "  created_at INTEGER NOT NULL,"
+     "  last_login_at INTEGER NOT NULL DEFAULT 0"
+     ");"
+     /* One row per issued refresh token, so each can be revoked; expired
+      * rows are pruned on login. */
+     "CREATE TABLE refresh_tokens ("
+     "  jti TEXT PRIMARY KEY,"
+     "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+     "  expires_at INTEGER NOT NULL,"
+     "  revoked INTEGER NOT NULL DEFAULT 0,"
+     "  created_at INTEGER NOT NULL"
+     ") WITHOUT ROWID;"
+     "CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);"
+     "CREATE INDEX refresh_tokens_expires ON refresh_tokens(expires_at);"},
 };
 
 const int ml_repo_sqlite_migrations_count =

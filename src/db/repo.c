@@ -286,3 +286,63 @@ ml_err ml_repo_job_depth_by_kind(struct ml_conn *c,
                                  void *ctx, struct ml_errbuf *eb) {
   return c->repo->ops->job_depth_by_kind(c, cb, ctx, eb);
 }
+
+ml_err ml_repo_user_insert(struct ml_conn *c, struct ml_user *u, struct ml_errbuf *eb) {
+  return c->repo->ops->user_insert(c, u, eb);
+}
+
+ml_err ml_repo_user_get(struct ml_conn *c, int64_t id, struct ml_arena *a, struct ml_user *out,
+                        struct ml_errbuf *eb) {
+  return c->repo->ops->user_get(c, id, a, out, eb);
+}
+
+ml_err ml_repo_user_get_by_name(struct ml_conn *c, const char *username, struct ml_arena *a,
+                                struct ml_user *out, struct ml_errbuf *eb) {
+  return c->repo->ops->user_get_by_name(c, username, a, out, eb);
+}
+
+ml_err ml_repo_user_list(struct ml_conn *c, int64_t offset, int64_t limit, struct ml_arena *a,
+                         struct ml_user **items, size_t *n, int64_t *count,
+                         struct ml_errbuf *eb) {
+  return c->repo->ops->user_list(c, offset, limit, a, items, n, count, eb);
+}
+
+ml_err ml_repo_user_update(struct ml_conn *c, const struct ml_user *u, struct ml_errbuf *eb) {
+  return c->repo->ops->user_update(c, u, eb);
+}
+
+ml_err ml_repo_user_touch_login(struct ml_conn *c, int64_t id, int64_t now,
+                                struct ml_errbuf *eb) {
+  return c->repo->ops->user_touch_login(c, id, now, eb);
+}
+
+ml_err ml_repo_user_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb) {
+  return c->repo->ops->user_delete(c, id, eb);
+}
+
+ml_err ml_repo_user_count(struct ml_conn *c, int admins_only, int64_t *n, struct ml_errbuf *eb) {
+  return c->repo->ops->user_count(c, admins_only, n, eb);
+}
+
+ml_err ml_repo_refresh_add(struct ml_conn *c, const struct ml_refresh *t, struct ml_errbuf *eb) {
+  return c->repo->ops->refresh_add(c, t, eb);
+}
+
+ml_err ml_repo_refresh_get(struct ml_conn *c, const char *jti, struct ml_arena *a,
+                           struct ml_refresh *out, struct ml_errbuf *eb) {
+  return c->repo->ops->refresh_get(c, jti, a, out, eb);
+}
+
+ml_err ml_repo_refresh_revoke(struct ml_conn *c, const char *jti, struct ml_errbuf *eb) {
+  return c->repo->ops->refresh_revoke(c, jti, eb);
+}
+
+ml_err ml_repo_refresh_revoke_user(struct ml_conn *c, int64_t user_id, int64_t *n,
+                                   struct ml_errbuf *eb) {
+  return c->repo->ops->refresh_revoke_user(c, user_id, n, eb);
+}
+
+ml_err ml_repo_refresh_prune(struct ml_conn *c, int64_t before, int64_t *n,
+                             struct ml_errbuf *eb) {
+  return c->repo->ops->refresh_prune(c, before, n, eb);
+}

@@ -1,5 +1,6 @@
 /*
- * repo.h - the repository: media rows, tags, the outbox, migrations.
+ * repo.h - the repository: media rows, tags, the outbox, users and refresh
+ * tokens, migrations.
  *
  * One interface, several backends (SQLite now, PostgreSQL later), chosen by
  * URL at start. The repository hands out connections from a pool; a
@@ -92,6 +93,27 @@ struct ml_job {
   int64_t next_at;           /* epoch ms: not to run before */
   int64_t lease_until;       /* epoch ms: claimed by someone until then */
   const char *last_error;    /* "" when none */
+  int64_t created_at;        /* epoch ms */
+};
+
+/* A user who may log in (src/auth decides what the fields mean). */
+struct ml_user {
+  int64_t id;
+  const char *username;      /* unique, compared case-insensitively */
+  const char *password_hash; /* libsodium Argon2id string */
+  const char *role;          /* "viewer", "editor" or "admin" */
+  int disabled;              /* 1: may not log in, tokens refused */
+  int64_t token_version;     /* bumped to revoke every token of the user */
+  int64_t created_at;        /* epoch ms */
+  int64_t last_login_at;     /* epoch ms, 0 when never */
+};
+
+/* A refresh token the server issued: its jti is the key. */
+struct ml_refresh {
+  const char *jti;
+  int64_t user_id;
+  int64_t expires_at;        /* epoch ms */
+  int revoked;
   int64_t created_at;        /* epoch ms */
 };
 
@@ -199,5 +221,43 @@ ml_err ml_repo_key_in_use(struct ml_conn *c, const char *key, int *in_use, struc
 ml_err ml_repo_media_each(struct ml_conn *c, struct ml_arena *a,
                           int (*cb)(void *ctx, const struct ml_media *m), void *ctx,
                           struct ml_errbuf *eb);
+
+/* Users. insert assigns u->id; ML_ERR_CONFLICT when the username is taken
+ * (in any letter case). get and get_by_name: ML_ERR_NOT_FOUND when absent;
+ * get_by_name matches case-insensitively. */
+ml_err ml_repo_user_insert(struct ml_conn *c, struct ml_user *u, struct ml_errbuf *eb);
+ml_err ml_repo_user_get(struct ml_conn *c, int64_t id, struct ml_arena *a, struct ml_user *out,
+                        struct ml_errbuf *eb);
+ml_err ml_repo_user_get_by_name(struct ml_conn *c, const char *username, struct ml_arena *a,
+                                struct ml_user *out, struct ml_errbuf *eb);
+/* Users in id order: *items is an arena array of *n rows, *count the total.
+ * ML_ERR_BAD_REQUEST for limit outside 1..1000 or offset < 0. */
+ml_err ml_repo_user_list(struct ml_conn *c, int64_t offset, int64_t limit, struct ml_arena *a,
+                         struct ml_user **items, size_t *n, int64_t *count,
+                         struct ml_errbuf *eb);
+/* Writes password_hash, role, disabled and token_version of row u->id
+ * (username, created_at and last_login_at are left alone). NOT_FOUND. */
+ml_err ml_repo_user_update(struct ml_conn *c, const struct ml_user *u, struct ml_errbuf *eb);
+/* Sets last_login_at alone, so a login never undoes a concurrent change. */
+ml_err ml_repo_user_touch_login(struct ml_conn *c, int64_t id, int64_t now,
+                                struct ml_errbuf *eb);
+/* Deletes the user and its refresh tokens. NOT_FOUND. */
+ml_err ml_repo_user_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
+/* How many users there are; with admins_only, enabled admins only. */
+ml_err ml_repo_user_count(struct ml_conn *c, int admins_only, int64_t *n, struct ml_errbuf *eb);
+
+/* Refresh tokens. add: ML_ERR_CONFLICT when the jti exists, NOT_FOUND
+ * when the user does not. get: NOT_FOUND. revoke: NOT_FOUND when there is
+ * no such jti. revoke_user: every token of the user (*n gets how many were
+ * not revoked yet; may be NULL). prune: deletes tokens that expired before
+ * `before` (*n may be NULL). */
+ml_err ml_repo_refresh_add(struct ml_conn *c, const struct ml_refresh *t, struct ml_errbuf *eb);
+ml_err ml_repo_refresh_get(struct ml_conn *c, const char *jti, struct ml_arena *a,
+                           struct ml_refresh *out, struct ml_errbuf *eb);
+ml_err ml_repo_refresh_revoke(struct ml_conn *c, const char *jti, struct ml_errbuf *eb);
+ml_err ml_repo_refresh_revoke_user(struct ml_conn *c, int64_t user_id, int64_t *n,
+                                   struct ml_errbuf *eb);
+ml_err ml_repo_refresh_prune(struct ml_conn *c, int64_t before, int64_t *n,
+                             struct ml_errbuf *eb);
 
 #endif

@@ -81,6 +81,25 @@ struct ml_repo_ops {
                               void (*cb)(void *ctx, const char *kind, int64_t depth,
                                          int64_t failing),
                               void *ctx, struct ml_errbuf *eb);
+
+  ml_err (*user_insert)(struct ml_conn *c, struct ml_user *u, struct ml_errbuf *eb);
+  ml_err (*user_get)(struct ml_conn *c, int64_t id, struct ml_arena *a, struct ml_user *out,
+                     struct ml_errbuf *eb);
+  ml_err (*user_get_by_name)(struct ml_conn *c, const char *username, struct ml_arena *a,
+                             struct ml_user *out, struct ml_errbuf *eb);
+  ml_err (*user_list)(struct ml_conn *c, int64_t offset, int64_t limit, struct ml_arena *a,
+                      struct ml_user **items, size_t *n, int64_t *count, struct ml_errbuf *eb);
+  ml_err (*user_update)(struct ml_conn *c, const struct ml_user *u, struct ml_errbuf *eb);
+  ml_err (*user_touch_login)(struct ml_conn *c, int64_t id, int64_t now, struct ml_errbuf *eb);
+  ml_err (*user_delete)(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
+  ml_err (*user_count)(struct ml_conn *c, int admins_only, int64_t *n, struct ml_errbuf *eb);
+  ml_err (*refresh_add)(struct ml_conn *c, const struct ml_refresh *t, struct ml_errbuf *eb);
+  ml_err (*refresh_get)(struct ml_conn *c, const char *jti, struct ml_arena *a,
+                        struct ml_refresh *out, struct ml_errbuf *eb);
+  ml_err (*refresh_revoke)(struct ml_conn *c, const char *jti, struct ml_errbuf *eb);
+  ml_err (*refresh_revoke_user)(struct ml_conn *c, int64_t user_id, int64_t *n,
+                                struct ml_errbuf *eb);
+  ml_err (*refresh_prune)(struct ml_conn *c, int64_t before, int64_t *n, struct ml_errbuf *eb);
 };
 
 /* The base of every backend's repository struct. The pool fields belong to

@@ -61,6 +61,20 @@ enum stmt_id {
   ST_JOB_STATS,
   ST_JOB_RETRY_NOW,
   ST_JOB_DEPTH_KIND,
+  ST_USER_INSERT,
+  ST_USER_GET,
+  ST_USER_GET_NAME,
+  ST_USER_LIST,
+  ST_USER_COUNT,
+  ST_USER_COUNT_ADMINS,
+  ST_USER_UPDATE,
+  ST_USER_TOUCH,
+  ST_USER_DELETE,
+  ST_REFRESH_ADD,
+  ST_REFRESH_GET,
+  ST_REFRESH_REVOKE,
+  ST_REFRESH_REVOKE_USER,
+  ST_REFRESH_PRUNE,
   ST__COUNT
 };
 
@@ -68,6 +82,9 @@ enum stmt_id {
   "id, state, title, alt_text, caption, folder, tags, filename, mime_type, size, width, " \
   "height, sha256, version, storage_key, created_at, updated_at"
 #define JOB_COLS "id, kind, key, media_id, attempts, next_at, lease_until, last_error, created_at"
+#define USER_COLS                                                                          \
+  "id, username, password_hash, role, disabled, token_version, created_at, last_login_at"
+#define REFRESH_COLS "jti, user_id, expires_at, revoked, created_at"
 
 /* The list filters, shared by the eight orderings and the count. A NULL
  * parameter switches its test off, so one statement serves every mix of
@@ -136,6 +153,25 @@ static const char *const stmt_sql[ST__COUNT] = {
                          "ORDER BY next_at LIMIT ?2)",
     [ST_JOB_DEPTH_KIND] = "SELECT kind, count(*), sum(attempts > 0) FROM outbox GROUP BY kind "
                           "ORDER BY kind",
+    [ST_USER_INSERT] = "INSERT INTO users (username, password_hash, role, disabled, "
+                       "token_version, created_at, last_login_at) VALUES (?1, ?2, ?3, ?4, ?5, "
+                       "?6, ?7)",
+    [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+    /* username has COLLATE NOCASE: the comparison and the index use it. */
+    [ST_USER_GET_NAME] = "SELECT " USER_COLS " FROM users WHERE username = ?1",
+    [ST_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id LIMIT ?1 OFFSET ?2",
+    [ST_USER_COUNT] = "SELECT count(*) FROM users",
+    [ST_USER_COUNT_ADMINS] = "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0",
+    [ST_USER_UPDATE] = "UPDATE users SET password_hash = ?2, role = ?3, disabled = ?4, "
+                       "token_version = ?5 WHERE id = ?1",
+    [ST_USER_TOUCH] = "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
+    [ST_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
+    [ST_REFRESH_ADD] = "INSERT INTO refresh_tokens (" REFRESH_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_REFRESH_GET] = "SELECT " REFRESH_COLS " FROM refresh_tokens WHERE jti = ?1",
+    [ST_REFRESH_REVOKE] = "UPDATE refresh_tokens SET revoked = 1 WHERE jti = ?1",
+    [ST_REFRESH_REVOKE_USER] = "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?1 "
+                               "AND revoked = 0",
+    [ST_REFRESH_PRUNE] = "DELETE FROM refresh_tokens WHERE expires_at < ?1",
 };
 
 struct sq_repo {
@@ -1272,6 +1308,415 @@ out:
   return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Users and refresh tokens */
+
+/* Reads a row of USER_COLS. */
+static ml_err read_user(sqlite3_stmt *st, struct ml_arena *a, struct ml_user *u) {
+  ml_err rc = ML_OK;
+  memset(u, 0, sizeof(*u));
+  u->id = sqlite3_column_int64(st, 0);
+  if(!rc)
+    rc = col_str(st, 1, a, &u->username);
+  if(!rc)
+    rc = col_str(st, 2, a, &u->password_hash);
+  if(!rc)
+    rc = col_str(st, 3, a, &u->role);
+  u->disabled = sqlite3_column_int(st, 4) != 0;
+  u->token_version = sqlite3_column_int64(st, 5);
+  u->created_at = sqlite3_column_int64(st, 6);
+  u->last_login_at = sqlite3_column_int64(st, 7);
+  return rc;
+}
+
+/* A failed write: constraint violations become the errors the repository
+ * promises (a taken username or jti is a conflict, a missing user a
+ * not-found, a role outside the CHECK a bad request); anything else is
+ * mapped as usual. */
+static ml_err write_error(struct sq_conn *c, int src, const char *what, struct ml_errbuf *eb) {
+  if((src & 0xff) == SQLITE_CONSTRAINT) {
+    switch(sqlite3_extended_errcode(c->db)) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+      return ml_fail(eb, ML_ERR_CONFLICT, "%s: already exists", what);
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return ml_fail(eb, ML_ERR_NOT_FOUND, "%s: no such user", what);
+    case SQLITE_CONSTRAINT_CHECK:
+      return ml_fail(eb, ML_ERR_BAD_REQUEST, "%s: value out of range", what);
+    default:
+      break;
+    }
+  }
+  return sq_error(c, src, what, eb);
+}
+
+static ml_err sq_user_insert(struct ml_conn *conn, struct ml_user *u, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_USER_INSERT, &st, eb);
+  if(rc)
+    goto out;
+  src = bind_str(st, 1, u->username);
+  if(!src)
+    src = bind_str(st, 2, u->password_hash);
+  if(!src)
+    src = bind_str(st, 3, u->role);
+  if(!src)
+    src = sqlite3_bind_int(st, 4, u->disabled ? 1 : 0);
+  if(!src)
+    src = sqlite3_bind_int64(st, 5, u->token_version);
+  if(!src)
+    src = sqlite3_bind_int64(st, 6, u->created_at);
+  if(!src)
+    src = sqlite3_bind_int64(st, 7, u->last_login_at);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE) {
+    rc = write_error(c, src, "insert user", eb);
+    goto out;
+  }
+  u->id = sqlite3_last_insert_rowid(c->db);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+/* One user by id (name NULL) or by name. */
+static ml_err user_get(struct sq_conn *c, int64_t id, const char *name, struct ml_arena *a,
+                       struct ml_user *out, struct ml_errbuf *eb) {
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, name ? ST_USER_GET_NAME : ST_USER_GET, &st, eb);
+  if(rc)
+    goto out;
+  src = name ? bind_str(st, 1, name) : sqlite3_bind_int64(st, 1, id);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src == SQLITE_ROW) {
+    rc = read_user(st, a, out);
+    if(rc)
+      rc = ml_fail(eb, rc, "out of memory reading a user");
+  } else if(src == SQLITE_DONE) {
+    rc = name ? ml_fail(eb, ML_ERR_NOT_FOUND, "no such user")
+              : ml_fail(eb, ML_ERR_NOT_FOUND, "user %" PRId64 " does not exist", id);
+  } else {
+    rc = sq_error(c, src, "get user", eb);
+  }
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_user_get(struct ml_conn *conn, int64_t id, struct ml_arena *a,
+                          struct ml_user *out, struct ml_errbuf *eb) {
+  return user_get(sq(conn), id, NULL, a, out, eb);
+}
+
+static ml_err sq_user_get_by_name(struct ml_conn *conn, const char *username, struct ml_arena *a,
+                                  struct ml_user *out, struct ml_errbuf *eb) {
+  return user_get(sq(conn), 0, username ? username : "", a, out, eb);
+}
+
+/* Runs a one-row, one-integer SELECT with no parameters. */
+static ml_err query_int64(struct sq_conn *c, enum stmt_id id, int64_t *out, const char *what,
+                          struct ml_errbuf *eb) {
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  *out = 0;
+  rc = stmt_get(c, id, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_step(st);
+  if(src == SQLITE_ROW)
+    *out = sqlite3_column_int64(st, 0);
+  else
+    rc = sq_error(c, src == SQLITE_DONE ? SQLITE_CORRUPT : src, what, eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_user_count(struct ml_conn *conn, int admins_only, int64_t *n,
+                            struct ml_errbuf *eb) {
+  return query_int64(sq(conn), admins_only ? ST_USER_COUNT_ADMINS : ST_USER_COUNT, n,
+                     "count users", eb);
+}
+
+/* As media_list: the count statement is left on its row, unreset, so the
+ * page reads the same snapshot and the two agree. */
+static ml_err sq_user_list(struct ml_conn *conn, int64_t offset, int64_t limit,
+                           struct ml_arena *a, struct ml_user **items, size_t *n, int64_t *count,
+                           struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *cst = NULL, *st = NULL;
+  struct ml_user *rows = NULL;
+  size_t got = 0;
+  ml_err rc;
+  int src;
+
+  *items = NULL;
+  *n = 0;
+  *count = 0;
+  if(limit < 1 || limit > 1000 || offset < 0)
+    return ml_fail(eb, ML_ERR_BAD_REQUEST, "user list: limit or offset out of range");
+  rows = ml_arena_alloc(a, (size_t)limit * sizeof(*rows));
+  if(!rows)
+    return ml_fail(eb, ML_ERR_NOMEM, "out of memory");
+  rc = stmt_get(c, ST_USER_COUNT, &cst, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_step(cst);
+  if(src != SQLITE_ROW) {
+    rc = sq_error(c, src == SQLITE_DONE ? SQLITE_CORRUPT : src, "count users", eb);
+    goto out;
+  }
+  *count = sqlite3_column_int64(cst, 0);
+  rc = stmt_get(c, ST_USER_LIST, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, limit);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, offset);
+  while(!src && got < (size_t)limit && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    rc = read_user(st, a, &rows[got]);
+    if(rc) {
+      rc = ml_fail(eb, rc, "out of memory");
+      goto out;
+    }
+    got++;
+    src = SQLITE_OK;
+  }
+  if(src != SQLITE_OK && src != SQLITE_DONE) {
+    rc = sq_error(c, src, "list users", eb);
+    goto out;
+  }
+  *items = rows;
+  *n = got;
+
+out:
+  stmt_done(st);
+  stmt_done(cst);
+  if(rc)
+    *count = 0;
+  return rc;
+}
+
+/* Runs an UPDATE or DELETE of one row (?1 = id) and reports a missing row. */
+static ml_err change_one(struct sq_conn *c, sqlite3_stmt *st, const char *what,
+                         const char *missing, struct ml_errbuf *eb) {
+  int src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    return write_error(c, src, what, eb);
+  if(sqlite3_changes(c->db) == 0)
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "%s", missing);
+  return ML_OK;
+}
+
+static ml_err sq_user_update(struct ml_conn *conn, const struct ml_user *u,
+                             struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_USER_UPDATE, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, u->id);
+  if(!src)
+    src = bind_str(st, 2, u->password_hash);
+  if(!src)
+    src = bind_str(st, 3, u->role);
+  if(!src)
+    src = sqlite3_bind_int(st, 4, u->disabled ? 1 : 0);
+  if(!src)
+    src = sqlite3_bind_int64(st, 5, u->token_version);
+  if(src) {
+    rc = sq_error(c, src, "update user", eb);
+    goto out;
+  }
+  rc = change_one(c, st, "update user", "no such user", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_user_touch_login(struct ml_conn *conn, int64_t id, int64_t now,
+                                  struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_USER_TOUCH, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, id);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, now);
+  if(src) {
+    rc = sq_error(c, src, "record login", eb);
+    goto out;
+  }
+  rc = change_one(c, st, "record login", "no such user", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+/* One statement; the refresh tokens go by ON DELETE CASCADE. */
+static ml_err sq_user_delete(struct ml_conn *conn, int64_t id, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_USER_DELETE, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, id);
+  if(src) {
+    rc = sq_error(c, src, "delete user", eb);
+    goto out;
+  }
+  rc = change_one(c, st, "delete user", "no such user", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_refresh_add(struct ml_conn *conn, const struct ml_refresh *t,
+                             struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_REFRESH_ADD, &st, eb);
+  if(rc)
+    goto out;
+  src = bind_str(st, 1, t->jti);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, t->user_id);
+  if(!src)
+    src = sqlite3_bind_int64(st, 3, t->expires_at);
+  if(!src)
+    src = sqlite3_bind_int(st, 4, t->revoked ? 1 : 0);
+  if(!src)
+    src = sqlite3_bind_int64(st, 5, t->created_at);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    rc = write_error(c, src, "add refresh token", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_refresh_get(struct ml_conn *conn, const char *jti, struct ml_arena *a,
+                             struct ml_refresh *out, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  memset(out, 0, sizeof(*out));
+  rc = stmt_get(c, ST_REFRESH_GET, &st, eb);
+  if(rc)
+    goto out;
+  src = bind_str(st, 1, jti);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src == SQLITE_ROW) {
+    rc = col_str(st, 0, a, &out->jti);
+    if(rc)
+      rc = ml_fail(eb, rc, "out of memory reading a refresh token");
+    out->user_id = sqlite3_column_int64(st, 1);
+    out->expires_at = sqlite3_column_int64(st, 2);
+    out->revoked = sqlite3_column_int(st, 3) != 0;
+    out->created_at = sqlite3_column_int64(st, 4);
+  } else if(src == SQLITE_DONE) {
+    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "no such refresh token");
+  } else {
+    rc = sq_error(c, src, "get refresh token", eb);
+  }
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_refresh_revoke(struct ml_conn *conn, const char *jti, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_REFRESH_REVOKE, &st, eb);
+  if(rc)
+    goto out;
+  src = bind_str(st, 1, jti);
+  if(src) {
+    rc = sq_error(c, src, "revoke refresh token", eb);
+    goto out;
+  }
+  rc = change_one(c, st, "revoke refresh token", "no such refresh token",
+                  eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+/* Runs a statement bound to one integer (?1) and counts the changed rows. */
+static ml_err change_many(struct sq_conn *c, enum stmt_id sid, int64_t arg, int64_t *n,
+                          const char *what, struct ml_errbuf *eb) {
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  if(n)
+    *n = 0;
+  rc = stmt_get(c, sid, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, arg);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    rc = write_error(c, src, what, eb);
+  else if(n)
+    *n = sqlite3_changes(c->db);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_refresh_revoke_user(struct ml_conn *conn, int64_t user_id, int64_t *n,
+                                     struct ml_errbuf *eb) {
+  return change_many(sq(conn), ST_REFRESH_REVOKE_USER, user_id, n, "revoke refresh tokens", eb);
+}
+
+static ml_err sq_refresh_prune(struct ml_conn *conn, int64_t before, int64_t *n,
+                               struct ml_errbuf *eb) {
+  return change_many(sq(conn), ST_REFRESH_PRUNE, before, n, "prune refresh tokens", eb);
+}
+
 #ifdef ML_TEST_HOOKS
 struct sqlite3 *ml_repo_sqlite_handle(struct ml_conn *c) { return sq(c)->db; }
 #endif
@@ -1306,4 +1751,17 @@ const struct ml_repo_ops ml_repo_sqlite_ops = {
     .job_stats = sq_job_stats,
     .job_retry_now = sq_job_retry_now,
     .job_depth_by_kind = sq_job_depth_by_kind,
+    .user_insert = sq_user_insert,
+    .user_get = sq_user_get,
+    .user_get_by_name = sq_user_get_by_name,
+    .user_list = sq_user_list,
+    .user_update = sq_user_update,
+    .user_touch_login = sq_user_touch_login,
+    .user_delete = sq_user_delete,
+    .user_count = sq_user_count,
+    .refresh_add = sq_refresh_add,
+    .refresh_get = sq_refresh_get,
+    .refresh_revoke = sq_refresh_revoke,
+    .refresh_revoke_user = sq_refresh_revoke_user,
+    .refresh_prune = sq_refresh_prune,
 };
