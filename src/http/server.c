@@ -33,6 +33,7 @@
 
 #include "core/alloc.h"
 #include "core/timeutil.h"
+#include "http/cors.h"
 #include "http/metrics.h"
 
 #if MHD_VERSION < 0x00097002
@@ -82,6 +83,7 @@ struct ml_req_priv {
   int started;
   int suspended;
   int failed;           /* an error answer is pending: drain the body */
+  int preflight;        /* a CORS preflight, answered by the server itself */
   int64_t drained;
   void (*work)(struct ml_req *r);
   atomic_int work_done;
@@ -321,6 +323,23 @@ void ml_req_add_header(struct ml_req *r, const char *name, const char *value) {
     MHD_add_response_header(r->priv->response, name, value);
 }
 
+void ml_req_set_header(struct ml_req *r, const char *name, const char *value) {
+  struct MHD_Response *resp = r->priv->response;
+  const char *old;
+  if(!resp)
+    return;
+  while((old = MHD_get_response_header(resp, name))) {
+    /* MHD_del_response_header wants the value too; a copy, since the one
+     * found is freed by the deletion. */
+    char *copy = ml_strdup(old);
+    int gone = copy && MHD_del_response_header(resp, name, copy) == MHD_YES;
+    ml_free(copy);
+    if(!gone)
+      break;
+  }
+  MHD_add_response_header(resp, name, value);
+}
+
 /* --------------------------------------------------------------- accessors */
 
 const char *ml_req_header(struct ml_req *r, const char *name) {
@@ -419,6 +438,17 @@ static void make_request_id(struct ml_req *r) {
   r->request_id[2 * sizeof(raw)] = '\0';
 }
 
+/* CORS headers for every answer but a preflight (which has its own). */
+static void add_cors_headers(struct ml_req *r) {
+  struct ml_cors_header hs[ML_CORS_HEADERS_MAX];
+  size_t n;
+  if(!r->http->o.cors || r->priv->preflight)
+    return;
+  n = ml_cors_response_headers(r->http->o.cors, ml_req_header(r, "Origin"), hs);
+  for(size_t i = 0; i < n; i++)
+    MHD_add_response_header(r->priv->response, hs[i].name, hs[i].value);
+}
+
 static enum MHD_Result queue(struct ml_req *r) {
   struct ml_req_priv *p = r->priv;
   enum MHD_Result ret;
@@ -427,6 +457,7 @@ static enum MHD_Result queue(struct ml_req *r) {
     if(!p->response)
       return MHD_NO;
   }
+  add_cors_headers(r);
   ret = MHD_queue_response(p->conn, p->status, p->response);
   MHD_destroy_response(p->response);
   p->response = NULL;
@@ -493,6 +524,32 @@ static ml_err parse_content_length(struct ml_req *r) {
   return ML_OK;
 }
 
+/* A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method)
+ * is the server's to answer, whatever the path: 204 with the allowed
+ * methods and headers for a listed origin, 403 without any CORS header for
+ * another. Like any answer it is queued on the last call (keep-alive), and a
+ * body, if one comes, is drained. */
+static const struct ml_route preflight_route = {
+    .methods = ML_M_OPTIONS, .pattern = "*", .name = "cors.preflight"};
+
+static void answer_preflight(struct ml_http *h, struct ml_req *r) {
+  const char *origin = ml_req_header(r, "Origin");
+  struct ml_cors_header hs[ML_CORS_HEADERS_MAX];
+  size_t n;
+  r->route = &preflight_route;
+  r->priv->preflight = 1;
+  r->priv->failed = 1;
+  if(!ml_cors_allowed(h->o.cors, origin)) {
+    ml_req_error(r, ML_ERR_FORBIDDEN, "this origin is not allowed (MEDIALIB_CORS_ORIGINS)", NULL);
+    ml_req_add_header(r, "Vary", "Origin");
+    return;
+  }
+  ml_req_empty(r, 204);
+  n = ml_cors_preflight_headers(origin, hs);
+  for(size_t i = 0; i < n; i++)
+    ml_req_add_header(r, hs[i].name, hs[i].value);
+}
+
 static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const char *url,
                                   const char *method) {
   struct ml_req_priv *p = r->priv;
@@ -523,6 +580,12 @@ static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const cha
       ml_req_add_header(r, "Connection", "close");
       return queue(r);
     }
+  }
+  if(ml_cors_enabled(h->o.cors) &&
+     ml_cors_is_preflight(method, ml_req_header(r, "Origin"),
+                          ml_req_header(r, "Access-Control-Request-Method"))) {
+    answer_preflight(h, r);
+    return MHD_YES;
   }
   r->route = ml_router_match(h->o.router, r->method, r->path, r->arena, &r->params, &allowed);
   if(!r->route) {

@@ -23,6 +23,7 @@
 
 struct ml_http;
 struct ml_metrics;
+struct ml_cors;
 
 struct ml_http_opts {
   const char *listen;             /* "127.0.0.1:8080", "[::1]:0", ":8080" */
@@ -37,6 +38,7 @@ struct ml_http_opts {
   struct ml_workers *workers;     /* for ml_req_defer */
   const struct ml_router *router;
   struct ml_metrics *metrics;     /* may be NULL */
+  const struct ml_cors *cors;     /* allowed origins (http/cors.h); NULL: no CORS */
 };
 
 /* One request, from the request line to the access log line. Handlers read
@@ -97,6 +99,9 @@ void ml_req_fd(struct ml_req *r, unsigned status, int fd, uint64_t offset, uint6
 void ml_req_empty(struct ml_req *r, unsigned status);
 /* Adds a header to the answer made last. */
 void ml_req_add_header(struct ml_req *r, const char *name, const char *value);
+/* Sets a header of the answer made last, replacing any of that name (e.g.
+ * the plain "WWW-Authenticate: Bearer" every 401 gets). */
+void ml_req_set_header(struct ml_req *r, const char *name, const char *value);
 /* Records why a request failed, for the access log (copies msg). */
 void ml_req_note_error(struct ml_req *r, ml_err e, const char *msg);
 
