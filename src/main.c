@@ -1,5 +1,6 @@
 /*
- * main.c - the medialib command: serve, migrate, version, help.
+ * main.c - the medialib command: serve, migrate, fsck, user, token, version,
+ * help.
  *
  * main owns every long-lived object (the only place with process-wide
  * state): it builds them from the configuration, wires them together, waits
@@ -9,20 +10,25 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
+#include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/workers.h"
 #include "db/repo.h"
+#include "http/cors.h"
 #include "http/metrics.h"
 #include "http/server.h"
 #include "jobs/fsck.h"
@@ -41,6 +47,15 @@ static void usage(FILE *f) {
           "  migrate   apply database migrations and exit\n"
           "  fsck [--repair] [--json] [--grace SECONDS]\n"
           "            compare storage with the database: orphans, missing blobs\n"
+          "  user add NAME [--role viewer|editor|admin] [--password-stdin]\n"
+          "            create a user (the password is asked for, without echo,\n"
+          "            or read from one line of stdin)\n"
+          "  user passwd NAME [--password-stdin]\n"
+          "            set a new password (revokes the user's tokens)\n"
+          "  user list | user disable NAME | user enable NAME\n"
+          "  token --user NAME [--ttl 1h]\n"
+          "            print an access token for scripts (default lifetime:\n"
+          "            MEDIALIB_ACCESS_TTL)\n"
           "  version   print the version\n"
           "  help      this text\n\n",
           ML_VERSION);
@@ -216,6 +231,10 @@ static int cmd_serve(void) {
   struct ml_jobs *jobs = NULL;
   struct ml_media_svc *media = NULL;
   struct ml_http *http = NULL;
+  struct ml_auth *auth = NULL;
+  struct ml_cors *cors = NULL;
+  unsigned char *key = NULL;
+  size_t keylen = 0;
   struct ml_router router;
   struct ml_api api;
   struct ml_errbuf eb = {{0}};
@@ -240,10 +259,26 @@ static int cmd_serve(void) {
   if(threads < 1)
     threads = 1;
 
+  stage = "cors";
+  rc = ml_cors_create(cfg.cors_origins, &cors, &eb);
+  if(rc)
+    goto out;
   stage = "data dir";
   if(mkdir_p(cfg.data_dir)) {
     rc = ml_fail(&eb, ML_ERR_CONFIG, "cannot create %s: %s", cfg.data_dir, strerror(errno));
     goto out;
+  }
+  stage = "signing secret";
+  {
+    int generated = 0;
+    rc = ml_auth_secret_load(cfg.jwt_secret, cfg.data_dir, &key, &keylen, &generated, &eb);
+    /* The configuration's copy is not needed any more. */
+    sodium_memzero(cfg.jwt_secret, strlen(cfg.jwt_secret));
+    if(rc)
+      goto out;
+    if(generated)
+      ml_log(&lg, ML_LOG_INFO, NULL, "generated a signing secret",
+             ML_LS("file", "$MEDIALIB_DATA_DIR/jwt.secret"));
   }
   stage = "database";
   rc = ml_repo_open(cfg.database_url, threads + (int)cfg.workers + 2, 1, &repo, &eb);
@@ -278,14 +313,39 @@ static int cmd_serve(void) {
     if(rc)
       goto out;
   }
+  stage = "auth";
+  {
+    struct ml_auth_opts ao = {.repo = repo,
+                              .log = &lg,
+                              .key = key,
+                              .keylen = keylen,
+                              .access_ttl = cfg.access_ttl,
+                              .refresh_ttl = cfg.refresh_ttl,
+                              .login_max_failures = (int)cfg.login_max_failures};
+    rc = ml_auth_create(&ao, &auth, &eb);
+    ml_auth_secret_free(&key, keylen); /* auth keeps its own copy */
+    if(rc)
+      goto out;
+  }
+  {
+    int swept = 0;
+    ml_upload_sweep(media, &swept);
+    if(swept)
+      ml_log(&lg, ML_LOG_INFO, NULL, "spool.swept", ML_LI("files", swept),
+             ML_LS("why", "left by a process that died mid-upload"));
+  }
   stage = "routes";
-  api = (struct ml_api){&cfg, &lg, media, repo, store, metrics, jobs};
+  api = (struct ml_api){&cfg, &lg, media, repo, store, metrics, jobs, auth};
   ml_router_init(&router);
   rc = ml_api_media_register(&router, &api);
   if(!rc)
     rc = ml_api_files_register(&router, &api);
   if(!rc)
     rc = ml_api_ops_register(&router, &api);
+  if(!rc)
+    rc = ml_api_auth_register(&router, &api);
+  if(!rc)
+    rc = ml_api_users_register(&router, &api);
   if(rc)
     goto out;
   stage = "http";
@@ -303,6 +363,7 @@ static int cmd_serve(void) {
         .workers = workers,
         .router = &router,
         .metrics = metrics,
+        .cors = cors,
     };
     rc = ml_http_start(&ho, &http, &eb);
     if(rc)
@@ -313,7 +374,20 @@ static int cmd_serve(void) {
          ML_LI("workers", cfg.workers), ML_LS("version", ML_VERSION),
          ML_LB("open_writes", cfg.insecure_open_writes));
   if(cfg.insecure_open_writes)
-    ml_log(&lg, ML_LOG_WARN, NULL, "writes are open to anyone (MEDIALIB_INSECURE_OPEN_WRITES=1)");
+    ml_log(&lg, ML_LOG_WARN, NULL,
+           "writes are open to anyone (MEDIALIB_INSECURE_OPEN_WRITES=1 is a test switch: "
+           "never use it in production)");
+  {
+    int64_t users = 0;
+    if(!ml_auth_user_count(auth, &users, NULL) && users == 0) {
+      ml_log(&lg, ML_LOG_WARN, NULL,
+             "no users yet: create the first admin with `medialib user add NAME --role admin` "
+             "(same MEDIALIB_DATA_DIR / MEDIALIB_DATABASE_URL)");
+      fprintf(stderr, "medialib: no users yet. Create the first admin (you will be asked for a "
+                      "password):\n  MEDIALIB_DATA_DIR=%s medialib user add admin --role admin\n",
+              cfg.data_dir);
+    }
+  }
 
   while(sigwait(&sigs, &sig) != 0)
     ;
@@ -339,6 +413,9 @@ out:
   ml_workers_destroy(&workers);
   ml_jobs_destroy(&jobs);
   ml_media_svc_destroy(&media);
+  ml_auth_destroy(&auth);
+  ml_auth_secret_free(&key, keylen);
+  ml_cors_destroy(&cors);
   ml_metrics_destroy(&metrics);
   ml_store_close(&store);
   ml_repo_close(&repo);
@@ -348,14 +425,325 @@ out:
   return rc ? (rc == ML_ERR_CONFIG ? EXIT_USAGE : 1) : 0;
 }
 
+/* ---------------------------------------------------------- users, tokens */
+
+/* What the user and token commands share: configuration, the database
+ * (migrated), and an auth object (with the signing secret when with_key). */
+struct cli {
+  struct ml_config cfg;
+  struct ml_log lg;
+  struct ml_repo *repo;
+  struct ml_auth *auth;
+  struct ml_arena *arena;
+};
+
+static int cli_open(struct cli *c, int with_key) {
+  struct ml_errbuf eb = {{0}};
+  unsigned char *key = NULL;
+  size_t keylen = 0;
+  int code;
+  ml_err rc;
+  memset(c, 0, sizeof(*c));
+  code = load_config(&c->cfg, &c->lg);
+  if(code)
+    return code;
+  c->lg.level = ML_LOG_WARN; /* a command's output is its answer, not log lines */
+  if(mkdir_p(c->cfg.data_dir)) {
+    fprintf(stderr, "medialib: cannot create data dir %s: %s\n", c->cfg.data_dir, strerror(errno));
+    return 1;
+  }
+  c->arena = ml_arena_create(0);
+  if(!c->arena)
+    return 1;
+  rc = ml_repo_open(c->cfg.database_url, 1, 1, &c->repo, &eb);
+  if(!rc && with_key)
+    rc = ml_auth_secret_load(c->cfg.jwt_secret, c->cfg.data_dir, &key, &keylen, NULL, &eb);
+  if(!rc) {
+    struct ml_auth_opts ao = {.repo = c->repo,
+                              .log = &c->lg,
+                              .key = key,
+                              .keylen = keylen,
+                              .access_ttl = c->cfg.access_ttl,
+                              .refresh_ttl = c->cfg.refresh_ttl};
+    rc = ml_auth_create(&ao, &c->auth, &eb);
+  }
+  ml_auth_secret_free(&key, keylen);
+  if(rc) {
+    fprintf(stderr, "medialib: %s\n", eb.msg[0] ? eb.msg : ml_err_message(rc));
+    return rc == ML_ERR_CONFIG ? EXIT_USAGE : 1;
+  }
+  return 0;
+}
+
+static void cli_close(struct cli *c) {
+  ml_auth_destroy(&c->auth);
+  ml_repo_close(&c->repo);
+  ml_arena_destroy(&c->arena);
+  ml_config_free(&c->cfg);
+}
+
+#define PASSWORD_BUF (ML_AUTH_PASSWORD_MAX + 3)
+
+/* One line of f into buf, without its line end. -1 on EOF or when longer
+ * than the buffer holds. */
+static int read_line(FILE *f, char *buf, size_t size, size_t *len) {
+  size_t n;
+  if(!fgets(buf, (int)size, f))
+    return -1;
+  n = strlen(buf);
+  if(n == size - 1 && buf[n - 1] != '\n')
+    return -1;
+  while(n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    buf[--n] = '\0';
+  *len = n;
+  return 0;
+}
+
+/* Asks on the terminal with echo off. */
+static int ask_password(const char *prompt, char *buf, size_t size, size_t *len) {
+  struct termios old, quiet;
+  FILE *tty = fopen("/dev/tty", "r+");
+  int rc;
+  if(!tty)
+    return -2;
+  fputs(prompt, tty);
+  fflush(tty);
+  if(tcgetattr(fileno(tty), &old)) {
+    fclose(tty);
+    return -2;
+  }
+  quiet = old;
+  quiet.c_lflag &= ~(tcflag_t)ECHO;
+  quiet.c_lflag |= ECHONL;
+  tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+  rc = read_line(tty, buf, size, len);
+  tcsetattr(fileno(tty), TCSAFLUSH, &old);
+  fclose(tty);
+  return rc;
+}
+
+/* The new password: one line of stdin, or asked twice on the terminal. */
+static int get_new_password(int from_stdin, char *buf, size_t *len) {
+  char again[PASSWORD_BUF];
+  size_t again_len = 0;
+  int rc;
+  if(from_stdin) {
+    if(read_line(stdin, buf, PASSWORD_BUF, len)) {
+      fprintf(stderr, "medialib: no password on stdin (or longer than %d bytes)\n",
+              ML_AUTH_PASSWORD_MAX);
+      return -1;
+    }
+    return 0;
+  }
+  rc = ask_password("Password: ", buf, PASSWORD_BUF, len);
+  if(rc == -2) {
+    fprintf(stderr, "medialib: no terminal to ask for a password; use --password-stdin\n");
+    return -1;
+  }
+  if(rc || ask_password("Password (again): ", again, sizeof(again), &again_len)) {
+    fprintf(stderr, "medialib: no password read\n");
+    sodium_memzero(again, sizeof(again));
+    return -1;
+  }
+  rc = again_len == *len && !sodium_memcmp(again, buf, *len) ? 0 : -1;
+  sodium_memzero(again, sizeof(again));
+  if(rc)
+    fprintf(stderr, "medialib: the passwords differ\n");
+  return rc;
+}
+
+static void print_field_errors(const struct ml_field_errors *fe) {
+  for(int i = 0; i < fe->n; i++)
+    fprintf(stderr, "medialib: %s: %s\n", fe->f[i].name, fe->f[i].msg);
+}
+
+static int user_fail(ml_err rc, const struct ml_field_errors *fe, const struct ml_errbuf *eb) {
+  if(rc == ML_ERR_VALIDATION && fe && fe->n)
+    print_field_errors(fe);
+  else
+    fprintf(stderr, "medialib: %s\n", eb->msg[0] ? eb->msg : ml_err_message(rc));
+  return rc == ML_ERR_VALIDATION ? EXIT_USAGE : 1;
+}
+
+static int user_add(struct cli *c, const char *name, const char *role, int from_stdin) {
+  char pw[PASSWORD_BUF];
+  size_t pwlen = 0;
+  struct ml_field_errors fe;
+  struct ml_errbuf eb = {{0}};
+  struct ml_user u;
+  enum ml_role r;
+  ml_err rc;
+  memset(&fe, 0, sizeof(fe));
+  if(ml_auth_role_parse(role, &r)) {
+    fprintf(stderr, "medialib: --role must be viewer, editor or admin\n");
+    return EXIT_USAGE;
+  }
+  if(get_new_password(from_stdin, pw, &pwlen))
+    return 1;
+  rc = ml_auth_user_create(c->auth, name, pw, pwlen, role, c->arena, &u, &fe, &eb);
+  sodium_memzero(pw, sizeof(pw));
+  if(rc)
+    return user_fail(rc, &fe, &eb);
+  printf("created user %s (id %lld, role %s)\n", u.username, (long long)u.id, u.role);
+  return 0;
+}
+
+static int user_change(struct cli *c, const char *name, const char *what, int from_stdin) {
+  char pw[PASSWORD_BUF];
+  struct ml_auth_user_change ch = {NULL, NULL, 0, -1};
+  struct ml_field_errors fe;
+  struct ml_errbuf eb = {{0}};
+  struct ml_user u, after;
+  ml_err rc;
+  memset(&fe, 0, sizeof(fe));
+  rc = ml_auth_user_find(c->auth, name, c->arena, &u, &eb);
+  if(rc)
+    return user_fail(rc, NULL, &eb);
+  if(!strcmp(what, "passwd")) {
+    if(get_new_password(from_stdin, pw, &ch.password_len))
+      return 1;
+    ch.password = pw;
+  } else {
+    ch.disabled = !strcmp(what, "disable");
+  }
+  rc = ml_auth_user_update(c->auth, u.id, &ch, c->arena, &after, &fe, &eb);
+  sodium_memzero(pw, sizeof(pw));
+  if(rc)
+    return user_fail(rc, &fe, &eb);
+  if(ch.password)
+    printf("password of %s changed; its tokens are revoked\n", after.username);
+  else
+    printf("%s is %s%s\n", after.username, after.disabled ? "disabled" : "enabled",
+           after.disabled ? "; its tokens are revoked" : "");
+  return 0;
+}
+
+static int user_list(struct cli *c) {
+  struct ml_errbuf eb = {{0}};
+  int64_t offset = 0, count = 0;
+  printf("%-6s %-24s %-7s %-9s %-21s %s\n", "ID", "USERNAME", "ROLE", "STATE", "CREATED",
+         "LAST LOGIN");
+  do {
+    struct ml_user *items = NULL;
+    size_t n = 0;
+    ml_err rc = ml_auth_user_list(c->auth, offset, 1000, c->arena, &items, &n, &count, &eb);
+    if(rc)
+      return user_fail(rc, NULL, &eb);
+    for(size_t i = 0; i < n; i++) {
+      char created[21], login[21];
+      ml_time_rfc3339(items[i].created_at, created);
+      ml_time_rfc3339(items[i].last_login_at, login);
+      printf("%-6lld %-24s %-7s %-9s %-21s %s\n", (long long)items[i].id, items[i].username,
+             items[i].role, items[i].disabled ? "disabled" : "enabled", created,
+             items[i].last_login_at ? login : "never");
+    }
+    offset += (int64_t)n;
+    ml_arena_reset(c->arena);
+    if(n == 0)
+      break;
+  } while(offset < count);
+  return 0;
+}
+
+static int cmd_user(int argc, char **argv) {
+  const char *sub = argc > 2 ? argv[2] : "", *name = NULL, *role = "viewer";
+  int from_stdin = 0, code;
+  struct cli c;
+  int want_name = strcmp(sub, "list") != 0;
+  if(strcmp(sub, "add") && strcmp(sub, "passwd") && strcmp(sub, "list") &&
+     strcmp(sub, "disable") && strcmp(sub, "enable")) {
+    fprintf(stderr, "medialib user: use add, passwd, list, disable or enable\n");
+    return EXIT_USAGE;
+  }
+  for(int i = 3; i < argc; i++) {
+    if(!strcmp(argv[i], "--role") && i + 1 < argc && !strcmp(sub, "add"))
+      role = argv[++i];
+    else if(!strcmp(argv[i], "--password-stdin") && (!strcmp(sub, "add") || !strcmp(sub, "passwd")))
+      from_stdin = 1;
+    else if(argv[i][0] != '-' && want_name && !name)
+      name = argv[i];
+    else {
+      fprintf(stderr, "medialib user %s: unexpected argument '%s'\n", sub, argv[i]);
+      return EXIT_USAGE;
+    }
+  }
+  if(want_name && !name) {
+    fprintf(stderr, "medialib user %s: which user? (medialib user %s NAME)\n", sub, sub);
+    return EXIT_USAGE;
+  }
+  code = cli_open(&c, 0);
+  if(code) {
+    cli_close(&c);
+    return code;
+  }
+  if(!strcmp(sub, "add"))
+    code = user_add(&c, name, role, from_stdin);
+  else if(!strcmp(sub, "list"))
+    code = user_list(&c);
+  else
+    code = user_change(&c, name, sub, from_stdin);
+  cli_close(&c);
+  return code;
+}
+
+static int cmd_token(int argc, char **argv) {
+  const char *name = NULL;
+  int64_t ttl = -1;
+  char token[ML_AUTH_TOKEN_MAX];
+  struct ml_errbuf eb = {{0}};
+  struct cli c;
+  int code;
+  ml_err rc;
+  for(int i = 2; i < argc; i++) {
+    if(!strcmp(argv[i], "--user") && i + 1 < argc)
+      name = argv[++i];
+    else if(!strcmp(argv[i], "--ttl") && i + 1 < argc) {
+      if(ml_config_parse_duration(argv[++i], &ttl) || ttl < 60 || ttl > 365 * 86400) {
+        fprintf(stderr, "medialib token: --ttl wants 60s to 365d (e.g. 900, 15m, 1h, 7d)\n");
+        return EXIT_USAGE;
+      }
+    } else {
+      fprintf(stderr, "medialib token: unexpected argument '%s' (medialib token --user NAME "
+                      "[--ttl 1h])\n", argv[i]);
+      return EXIT_USAGE;
+    }
+  }
+  if(!name) {
+    fprintf(stderr, "medialib token: which user? (medialib token --user NAME [--ttl 1h])\n");
+    return EXIT_USAGE;
+  }
+  code = cli_open(&c, 1);
+  if(code) {
+    cli_close(&c);
+    return code;
+  }
+  rc = ml_auth_mint_access(c.auth, name, ttl > 0 ? ttl : c.cfg.access_ttl, c.arena, token, &eb);
+  if(rc)
+    code = user_fail(rc, NULL, &eb);
+  else
+    printf("%s\n", token);
+  sodium_memzero(token, sizeof(token));
+  cli_close(&c);
+  return code;
+}
+
 int main(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : "help";
+  /* Once, before any thread: random numbers, password hashing. */
+  if(sodium_init() < 0) {
+    fprintf(stderr, "medialib: libsodium cannot start\n");
+    return 1;
+  }
   if(!strcmp(cmd, "serve"))
     return cmd_serve();
   if(!strcmp(cmd, "migrate"))
     return cmd_migrate();
   if(!strcmp(cmd, "fsck"))
     return cmd_fsck(argc, argv);
+  if(!strcmp(cmd, "user"))
+    return cmd_user(argc, argv);
+  if(!strcmp(cmd, "token"))
+    return cmd_token(argc, argv);
   if(!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 #ifdef ML_TEST_HOOKS
     printf("medialib %s (test build: fault injection compiled in)\n", ML_VERSION);

@@ -1,7 +1,11 @@
-/* api.c - helpers shared by the handlers: URLs, ids, auth, the media JSON. */
+/* api.c - helpers shared by the handlers: URLs, ids, auth, JSON bodies, the
+ * media JSON. */
 #include "api/api.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/timeutil.h"
 
@@ -11,14 +15,120 @@ const char *ml_api_base_url(struct ml_api *api, struct ml_req *r) {
   return ml_req_base_url(r);
 }
 
-ml_err ml_api_require_writer(struct ml_api *api, struct ml_req *r) {
-  if(api->cfg->insecure_open_writes)
+void ml_api_invalid_token(struct ml_req *r, const char *message) {
+  ml_req_error(r, ML_ERR_UNAUTHORIZED, message, NULL);
+  ml_req_set_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+}
+
+ml_err ml_api_require_role(struct ml_api *api, struct ml_req *r, enum ml_role need,
+                           struct ml_principal *who) {
+  struct ml_principal local;
+  struct ml_errbuf eb = {{0}};
+  const char *h = ml_req_header(r, "Authorization"), *tok;
+  size_t len;
+  ml_err rc;
+
+  if(!who)
+    who = &local;
+  memset(who, 0, sizeof(*who));
+  /* Any other scheme (Basic, ...) counts as no token: RFC 6750 answers it
+   * with the plain challenge. */
+  if(!h || strncasecmp(h, "Bearer ", 7)) {
+    if(api->cfg->insecure_open_writes && need <= ML_ROLE_EDITOR) {
+      who->role = need;
+      return ML_OK;
+    }
+    ml_req_error(r, ML_ERR_UNAUTHORIZED,
+                 need == ML_ROLE_VIEWER
+                     ? "this API is private: send Authorization: Bearer <access token>"
+                     : "this needs Authorization: Bearer <access token> (POST /api/token/ "
+                       "gives one)",
+                 NULL);
+    return ML_ERR_UNAUTHORIZED;
+  }
+  for(tok = h + 7; *tok == ' '; tok++)
+    ;
+  len = strlen(tok);
+  while(len > 0 && tok[len - 1] == ' ')
+    len--;
+  if(!api->auth) {
+    ml_api_invalid_token(r, "tokens are not configured on this server");
+    return ML_ERR_UNAUTHORIZED;
+  }
+  rc = ml_auth_authenticate(api->auth, tok, len, r->arena, who, &eb);
+  if(rc == ML_ERR_UNAUTHORIZED) {
+    ml_api_invalid_token(r, eb.msg[0] ? eb.msg : "invalid token");
+    return rc;
+  }
+  if(rc) {
+    ml_api_fail(r, rc, &eb);
+    return rc;
+  }
+  if(who->role < need) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "this needs the %s role; %s has the %s role",
+             ml_auth_role_name(need), who->username, ml_auth_role_name(who->role));
+    ml_req_error(r, ML_ERR_FORBIDDEN, msg, NULL);
+    return ML_ERR_FORBIDDEN;
+  }
+  return ML_OK;
+}
+
+ml_err ml_api_require_reader(struct ml_api *api, struct ml_req *r) {
+  if(!api->cfg->private_api)
     return ML_OK;
-  ml_req_error(r, ML_ERR_UNAUTHORIZED,
-               "writes need a bearer token (token authentication is not configured yet; "
-               "MEDIALIB_INSECURE_OPEN_WRITES=1 opens writes for testing)",
-               NULL);
-  return ML_ERR_UNAUTHORIZED;
+  return ml_api_require_role(api, r, ML_ROLE_VIEWER, NULL);
+}
+
+ml_err ml_api_json_begin(struct ml_api *api, struct ml_req *r, struct ml_buf *body) {
+  const char *ct = ml_req_header(r, "Content-Type");
+  size_t n = strlen("application/json");
+  ml_buf_init(body, (size_t)api->cfg->max_json_body);
+  if(!ct || strncasecmp(ct, "application/json", n) || (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
+    ml_req_error(r, ML_ERR_UNSUPPORTED_MEDIA_TYPE, "send application/json", NULL);
+    return ML_ERR_UNSUPPORTED_MEDIA_TYPE;
+  }
+  if(r->content_length > api->cfg->max_json_body) {
+    ml_req_error(r, ML_ERR_TOO_LARGE, "JSON body is too large", NULL);
+    return ML_ERR_TOO_LARGE;
+  }
+  return ML_OK;
+}
+
+ml_err ml_api_json_feed(struct ml_req *r, struct ml_buf *body, const char *data, size_t len) {
+  ml_err rc = ml_buf_add(body, data, len);
+  if(rc)
+    ml_req_error(r, rc, rc == ML_ERR_TOO_LARGE ? "JSON body is too large" : NULL, NULL);
+  return rc;
+}
+
+json_t *ml_api_json_parse(struct ml_req *r, const struct ml_buf *body) {
+  json_error_t jerr;
+  json_t *root = json_loadb(body->data ? body->data : "", body->len, JSON_REJECT_DUPLICATES, &jerr);
+  char msg[200];
+  if(!root) {
+    snprintf(msg, sizeof(msg), "JSON parse error at line %d, column %d: %s", jerr.line,
+             jerr.column, jerr.text);
+    ml_req_error(r, ML_ERR_BAD_REQUEST, msg, NULL);
+    return NULL;
+  }
+  if(!json_is_object(root)) {
+    json_decref(root);
+    ml_req_error(r, ML_ERR_BAD_REQUEST, "the body must be a JSON object", NULL);
+    return NULL;
+  }
+  return root;
+}
+
+void ml_api_json_wipe(struct ml_buf *body) {
+  if(body->data)
+    sodium_memzero(body->data, body->cap);
+  ml_buf_free(body);
+}
+
+void ml_api_json_wipe_string(json_t *s) {
+  if(json_is_string(s))
+    sodium_memzero((char *)json_string_value(s), json_string_length(s));
 }
 
 ml_err ml_api_parse_id(const char *s, int64_t *id) {

@@ -7,6 +7,9 @@
 #ifndef ML_API_API_H
 #define ML_API_API_H
 
+#include <jansson.h>
+
+#include "auth/auth.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -26,17 +29,48 @@ struct ml_api {
   struct ml_store *store;
   struct ml_metrics *metrics;
   struct ml_jobs *jobs;
+  struct ml_auth *auth;  /* users, logins, tokens; NULL: every token refused */
 };
 
 ml_err ml_api_media_register(struct ml_router *rt, struct ml_api *api);
 ml_err ml_api_files_register(struct ml_router *rt, struct ml_api *api);
 ml_err ml_api_ops_register(struct ml_router *rt, struct ml_api *api);
+/* POST /api/token/, /api/token/refresh/, /api/token/revoke/ (auth.c). */
+ml_err ml_api_auth_register(struct ml_router *rt, struct ml_api *api);
+/* /api/users/ and /api/users/me/ (users.c). */
+ml_err ml_api_users_register(struct ml_router *rt, struct ml_api *api);
 
 /* Shared helpers (api.c). */
 /* The base of absolute URLs: MEDIALIB_PUBLIC_URL or http://<Host>. */
 const char *ml_api_base_url(struct ml_api *api, struct ml_req *r);
-/* Writes: ML_OK when allowed; else answers 401 and returns the error. */
-ml_err ml_api_require_writer(struct ml_api *api, struct ml_req *r);
+/* Authorization: ML_OK when the request's bearer token belongs to an
+ * enabled user whose role is at least need (who, when not NULL, gets the
+ * user). Otherwise answers and returns the error: 401 with
+ * "WWW-Authenticate: Bearer" when there is no token, with
+ * 'Bearer error="invalid_token"' for a bad, expired or revoked one; 403 for
+ * a role below need; 503 when the database cannot say. Checks a signature
+ * and reads one row: fine on the event loop (on_headers). With
+ * MEDIALIB_INSECURE_OPEN_WRITES (a test switch), a request without a token
+ * passes up to the editor role as nobody (who->user_id 0). */
+ml_err ml_api_require_role(struct ml_api *api, struct ml_req *r, enum ml_role need,
+                           struct ml_principal *who);
+/* Reads of the API: public, or a viewer's when MEDIALIB_PRIVATE_API is on. */
+ml_err ml_api_require_reader(struct ml_api *api, struct ml_req *r);
+/* Answers 401 'Bearer error="invalid_token"' with message. */
+void ml_api_invalid_token(struct ml_req *r, const char *message);
+
+/* Small JSON request bodies (token and user endpoints), bounded by
+ * MEDIALIB_MAX_JSON_BODY. begin (on_headers) checks the Content-Type and a
+ * declared length, and sets up body; feed (on_body) appends; parse
+ * (on_complete) returns the root object, or answers 400 and returns NULL.
+ * Each answers its own errors. wipe zeroes and frees the body (it may hold
+ * a password). */
+ml_err ml_api_json_begin(struct ml_api *api, struct ml_req *r, struct ml_buf *body);
+ml_err ml_api_json_feed(struct ml_req *r, struct ml_buf *body, const char *data, size_t len);
+json_t *ml_api_json_parse(struct ml_req *r, const struct ml_buf *body);
+void ml_api_json_wipe(struct ml_buf *body);
+/* Zeroes a Jansson string's bytes in place, before the value is freed. */
+void ml_api_json_wipe_string(json_t *s);
 /* Parses a positive decimal id; ML_ERR_NOT_FOUND for anything else. */
 ml_err ml_api_parse_id(const char *s, int64_t *id);
 /* Appends "/media/<id>/v<version>/<encoded filename>" (no base). */

@@ -215,6 +215,9 @@ static void list_complete(struct ml_req *r) {
   ml_req_json(r, 200, &b);
 }
 
+/* Reads are public unless MEDIALIB_PRIVATE_API asks for a viewer token. */
+static ml_err read_headers(struct ml_req *r) { return ml_api_require_reader(api_of(r), r); }
+
 static void answer_media(struct ml_req *r, unsigned status, const struct ml_media *m) {
   struct ml_api *api = api_of(r);
   const char *base = ml_api_base_url(api, r);
@@ -333,7 +336,7 @@ static ml_err write_begin(struct ml_req *r, int allow_json, int raw) {
   struct ml_api *api = api_of(r);
   struct wstate *w;
   const char *ct = ml_req_header(r, "Content-Type");
-  ml_err rc = ml_api_require_writer(api, r);
+  ml_err rc = ml_api_require_role(api, r, ML_ROLE_EDITOR, NULL);
   if(rc)
     return rc;
   w = ml_arena_alloc(r->arena, sizeof(*w));
@@ -536,7 +539,7 @@ static void put_file_complete(struct ml_req *r) {
 /* ----------------------------------------------------------------- delete */
 
 static ml_err delete_headers(struct ml_req *r) {
-  return ml_api_require_writer(api_of(r), r);
+  return ml_api_require_role(api_of(r), r, ML_ROLE_EDITOR, NULL);
 }
 
 static void work_delete(struct ml_req *r) {
@@ -578,10 +581,10 @@ static void delete_complete(struct ml_req *r) { ml_req_defer(r, work_delete); }
 
 ml_err ml_api_media_register(struct ml_router *rt, struct ml_api *api) {
   const struct ml_route routes[] = {
-      {ML_M_GET, "/api/media", "media.list", NULL, NULL, list_complete, NULL, api},
+      {ML_M_GET, "/api/media", "media.list", read_headers, NULL, list_complete, NULL, api},
       {ML_M_POST, "/api/media", "media.create", create_headers, write_body, create_complete,
        write_cleanup, api},
-      {ML_M_GET, "/api/media/:id", "media.get", NULL, NULL, get_complete, NULL, api},
+      {ML_M_GET, "/api/media/:id", "media.get", read_headers, NULL, get_complete, NULL, api},
       {ML_M_PATCH, "/api/media/:id", "media.patch", patch_headers, write_body, patch_complete,
        write_cleanup, api},
       {ML_M_DELETE, "/api/media/:id", "media.delete", delete_headers, NULL, delete_complete,
