@@ -70,6 +70,8 @@ ml_err ml_upload_write(struct ml_upload *u, const void *data, size_t len, struct
 int64_t ml_upload_size(const struct ml_upload *u);
 /* Removes the temp file (if still there) and frees; sets *u NULL. */
 void ml_upload_discard(struct ml_upload **u);
+/* Removes spool files of processes that died mid-upload; *removed counts them. */
+void ml_upload_sweep(struct ml_media_svc *s, int *removed);
 
 /* Creates a media from a complete upload (consumed on success). Errors:
  * ML_ERR_UNSUPPORTED_MEDIA_TYPE (sniffed type not allowed; eb names it),

@@ -4,7 +4,9 @@
  * The spool lives in the store's spool directory (same file system as the
  * blobs), so storing it is a rename. Nothing of the body is kept in memory.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +24,10 @@ ml_err ml_upload_begin(struct ml_media_svc *s, struct ml_upload **out, struct ml
   u->svc = s;
   u->fd = -1;
   u->max = s->d.max_upload;
-  if((size_t)snprintf(u->path, sizeof(u->path), "%s/up-XXXXXX",
-                      ml_store_spool_dir(s->d.store)) >= sizeof(u->path)) {
+  /* The pid in the name lets a restarted server tell a dead process's
+   * leftovers from a live one's uploads (ml_upload_sweep). */
+  if((size_t)snprintf(u->path, sizeof(u->path), "%s/up-%ld-XXXXXX",
+                      ml_store_spool_dir(s->d.store), (long)getpid()) >= sizeof(u->path)) {
     rc = ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
     goto out;
   }
@@ -107,4 +111,32 @@ void ml_upload_discard(struct ml_upload **up) {
     EVP_MD_CTX_free(u->sha);
   ml_free(u);
   *up = NULL;
+}
+
+/* Removes spool files left by processes that no longer run (a crash or a
+ * kill -9 in the middle of an upload). Files of live processes, this one's
+ * included, are left alone. */
+void ml_upload_sweep(struct ml_media_svc *s, int *removed) {
+  const char *dir = ml_store_spool_dir(s->d.store);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  *removed = 0;
+  if(!d)
+    return;
+  while((e = readdir(d))) {
+    char path[4096];
+    char *end;
+    long pid;
+    if(strncmp(e->d_name, "up-", 3))
+      continue;
+    pid = strtol(e->d_name + 3, &end, 10);
+    if(end == e->d_name + 3 || *end != '-' || pid <= 0)
+      continue;
+    if(pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    if((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path) &&
+       unlink(path) == 0)
+      (*removed)++;
+  }
+  closedir(d);
 }

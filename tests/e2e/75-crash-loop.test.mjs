@@ -14,7 +14,7 @@ import { client } from './lib/api.mjs';
 import { assertClean, faultFile, fsck, hasFaultHooks } from './lib/faults.mjs';
 import { makePng, sha256 } from './lib/files.mjs';
 import { sleep } from './lib/http.mjs';
-import { SLOW, startServer } from './lib/server.mjs';
+import { SLOW, startServer, walkDir } from './lib/server.mjs';
 
 const TRIALS = Number(process.env.MEDIALIB_CRASH_TRIALS || 200);
 const skip = hasFaultHooks() ? false : 'needs a test build (MEDIALIB_TEST_FAULTS)';
@@ -30,7 +30,7 @@ test(`S4: ${TRIALS} crash trials during upload, replace and delete → 0 orphans
   const env = { ...faults.env, MEDIALIB_INTENT_DELAY_MS: '1000', MEDIALIB_DELETE_DEADLINE_MS: '300', MEDIALIB_LOG: 'warn' };
   // id -> {versions: Map(version -> sha256), state: 'live'|'maybe'|'deleted'|'maybe-deleted'}
   const known = new Map();
-  const stats = { trials: 0, crashed: 0, acknowledged: 0, orphans: 0, missing: 0, lost: 0, torn: 0 };
+  const stats = { trials: 0, crashed: 0, acknowledged: 0, orphans: 0, missing: 0, lost: 0, torn: 0, spool_left: 0 };
   let srv = await startServer({ dataDir, env });
 
   async function restart() {
@@ -44,6 +44,9 @@ test(`S4: ${TRIALS} crash trials during upload, replace and delete → 0 orphans
     stats.orphans += rep.orphans;
     stats.missing += rep.missing;
     srv = await startServer({ dataDir, env });
+    // A kill mid-body leaves a spool file; the restarted server sweeps it.
+    const spool = (await walkDir(path.join(dataDir, 'blobs', '.tmp'))).filter((f) => f.startsWith('up-'));
+    stats.spool_left += spool.length;
   }
 
   try {
@@ -141,11 +144,12 @@ test(`S4: ${TRIALS} crash trials during upload, replace and delete → 0 orphans
     stats.clean_ms = Date.now() - t0;
     process.stdout.write(`# S4 crash loop: trials ${stats.trials}, crashes ${stats.crashed}, acknowledged writes ${stats.acknowledged}, ` +
       `orphans ${stats.orphans + rep.orphans}, missing ${stats.missing + rep.missing}, lost acknowledged uploads ${stats.lost}, ` +
-      `torn media ${stats.torn}, outbox clean ${stats.clean_ms} ms after the last restart\n`);
+      `torn media ${stats.torn}, spool files left ${stats.spool_left}, outbox clean ${stats.clean_ms} ms after the last restart\n`);
     assert.equal(stats.orphans, 0, 'no orphan after any restart');
     assert.equal(stats.missing, 0, 'no missing blob after any restart');
     assert.equal(stats.lost, 0, 'no acknowledged upload lost or changed');
     assert.equal(stats.torn, 0, 'every media wholly old or wholly new');
+    assert.equal(stats.spool_left, 0, 'no spool file survives a restart');
     assert.equal(rep.pending, 0, 'the outbox finished every pending removal');
     assertClean(dataDir, 'at the end');
     assert.ok(stats.crashed > TRIALS / 3, `enough trials crashed (${stats.crashed})`);
