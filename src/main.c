@@ -308,7 +308,7 @@ static int cmd_serve(void) {
   {
     struct ml_media_deps md = {repo,           store, jobs, &lg, cfg.max_upload,
                                cfg.delete_deadline_ms, cfg.intent_delay_ms, cfg.max_pixels,
-                               cfg.max_frames};
+                               cfg.max_frames, cfg.delivery_cache_ms};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;

@@ -44,7 +44,7 @@ static int load(struct ml_req *r, struct ml_media *m) {
     ml_req_error(r, ML_ERR_NOT_FOUND, "no such media", NULL);
     return 0;
   }
-  rc = ml_media_get(api->media, id, r->arena, m, &eb);
+  rc = ml_media_get_for_delivery(api->media, id, r->arena, m, &eb);
   if(rc) {
     ml_api_fail(r, rc, &eb);
     return 0;

@@ -71,6 +71,9 @@ static const struct cfg_entry table[] = {
      S(max_pixels), "largest accepted image in pixels (width x height), checked from the header"},
     {"max_frames", "MEDIALIB_MAX_FRAMES", CFG_INT, "100", 1, 100000, 0, S(max_frames),
      "most frames of an animated image"},
+    {"delivery_cache_ms", "MEDIALIB_DELIVERY_CACHE_MS", CFG_INT, "1000", 0, 60000, 0,
+     S(delivery_cache_ms), "how long file delivery may reuse what it read of a media (ms); "
+     "writes by this process are seen at once, by others within this time"},
     {"intent_delay_ms", "MEDIALIB_INTENT_DELAY_MS", CFG_INT, "900000", 1000, 86400000, 0,
      S(intent_delay_ms), "how long an unfinished upload's blob is kept before cleanup (ms); "
      "longer than the slowest store write"},

@@ -39,6 +39,7 @@ struct ml_config {
   int64_t intent_delay_ms;    /* how long an upload intent waits before it may clean up */
   int64_t max_pixels;         /* largest accepted image, width x height */
   int64_t max_frames;         /* most frames of an animated image */
+  int64_t delivery_cache_ms;  /* time to live of file delivery's cache; 0: off */
   int64_t insecure_open_writes; /* bool: allow writes without a token (tests only) */
   int64_t access_ttl;      /* seconds an access token lives */
   int64_t refresh_ttl;     /* seconds a refresh token lives */

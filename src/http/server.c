@@ -63,6 +63,8 @@ struct ml_http {
   struct MHD_Daemon *daemon;
   struct ml_http_opts o;
   atomic_int inflight;
+  char id_prefix[17];       /* random per process: request ids are prefix + counter */
+  atomic_ullong id_counter;
   int port;
   pthread_mutex_t mu; /* guards conns */
   pthread_cond_t cv;
@@ -418,24 +420,21 @@ static int request_id_ok(const char *s) {
   return 1;
 }
 
+/* A request id is the process's random prefix and a counter: unique across
+ * instances and restarts without a getrandom(2) per request. */
 static void make_request_id(struct ml_req *r) {
   const char *given = ml_req_header(r, "X-Request-Id");
-  unsigned char raw[12];
   static const char hex[] = "0123456789abcdef";
+  uint64_t n;
   if(given && request_id_ok(given)) {
     snprintf(r->request_id, sizeof(r->request_id), "%s", given);
     return;
   }
-  if(getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-    uint64_t t = ml_mono_ns();
-    memcpy(raw, &t, sizeof(t));
-    memset(raw + 8, 0x5a, 4);
-  }
-  for(size_t i = 0; i < sizeof(raw); i++) {
-    r->request_id[2 * i] = hex[raw[i] >> 4];
-    r->request_id[2 * i + 1] = hex[raw[i] & 15];
-  }
-  r->request_id[2 * sizeof(raw)] = '\0';
+  n = atomic_fetch_add(&r->http->id_counter, 1);
+  memcpy(r->request_id, r->http->id_prefix, 16);
+  for(int i = 0; i < 8; i++)
+    r->request_id[16 + i] = hex[(n >> (28 - 4 * i)) & 15];
+  r->request_id[24] = '\0';
 }
 
 /* CORS headers for every answer but a preflight (which has its own). */
@@ -840,6 +839,19 @@ ml_err ml_http_start(const struct ml_http_opts *o, struct ml_http **out, struct 
     return ML_ERR_NOMEM;
   h->o = *o;
   atomic_init(&h->inflight, 0);
+  {
+    unsigned char raw[8];
+    static const char hex[] = "0123456789abcdef";
+    uint64_t t = ml_mono_ns();
+    if(getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+      memcpy(raw, &t, sizeof(raw));
+    for(int i = 0; i < 8; i++) {
+      h->id_prefix[2 * i] = hex[raw[i] >> 4];
+      h->id_prefix[2 * i + 1] = hex[raw[i] & 15];
+    }
+    h->id_prefix[16] = '\0';
+    atomic_init(&h->id_counter, 0);
+  }
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->cv, NULL);
   h->conns.next = h->conns.prev = &h->conns;

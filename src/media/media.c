@@ -21,7 +21,10 @@ ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **
     return ML_ERR_NOMEM;
   s->d = *d;
   rc = ml_sniffer_create(&s->sniffer, eb);
+  if(!rc)
+    rc = ml_dcache_create(d->delivery_cache_ms, &s->dcache);
   if(rc) {
+    ml_sniffer_destroy(&s->sniffer);
     ml_free(s);
     return rc;
   }
@@ -33,6 +36,7 @@ void ml_media_svc_destroy(struct ml_media_svc **sp) {
   if(!sp || !*sp)
     return;
   ml_sniffer_destroy(&(*sp)->sniffer);
+  ml_dcache_destroy(&(*sp)->dcache);
   ml_free(*sp);
   *sp = NULL;
 }
@@ -333,6 +337,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
     undo_put(s, c, key, intent.id, 0, rid);
     goto out;
   }
+  ml_dcache_invalidate(s->dcache, id);
   ml_log(s->d.log, ML_LOG_INFO, rid, "replace.committed", ML_LI("media_id", id),
          ML_LS("key", key), ML_LI("version", m.version), ML_LS("old_key", old_key));
   ml_repo_release(&c);
@@ -372,6 +377,7 @@ ml_err ml_media_update(struct ml_media_svc *s, int64_t id, const struct ml_media
   if(rc)
     ml_repo_rollback(c);
   else {
+    ml_dcache_invalidate(s->dcache, id);
     ml_log(s->d.log, ML_LOG_INFO, rid, "update.committed", ML_LI("media_id", id));
     *out = m;
   }
@@ -419,6 +425,7 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
     goto out;
   }
   ml_repo_release(&c);
+  ml_dcache_invalidate(s->dcache, id);
   ml_log(s->d.log, ML_LOG_INFO, rid, "delete.committed", ML_LI("media_id", id),
          ML_LS("key", m.storage_key));
   if(s->d.jobs) {
@@ -460,6 +467,18 @@ ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f,
   if(!rc)
     rc = ml_repo_media_list(c, f, a, items, n, count, eb);
   ml_repo_release(&c);
+  return rc;
+}
+
+ml_err ml_media_get_for_delivery(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
+                                 struct ml_media *out, struct ml_errbuf *eb) {
+  uint64_t gen;
+  ml_err rc;
+  if(ml_dcache_get(s->dcache, id, a, out, &gen))
+    return ML_OK;
+  rc = ml_media_get(s, id, a, out, eb);
+  if(!rc)
+    ml_dcache_put(s->dcache, out, gen);
   return rc;
 }
 

@@ -37,6 +37,7 @@ struct ml_media_deps {
   int64_t intent_delay_ms;       /* an upload intent may run after this long */
   int64_t max_pixels;            /* images: width x height refused above this */
   int64_t max_frames;            /* images: frames refused above this */
+  int64_t delivery_cache_ms;     /* time to live of the delivery cache; 0: off */
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
@@ -105,6 +106,10 @@ ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
 ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f,
                      struct ml_arena *a, struct ml_media **items, size_t *n, int64_t *count,
                      struct ml_errbuf *eb);
+/* What file delivery needs of an active media, from a short-lived cache
+ * (dcache.c): strings besides filename, mime type and key are "". */
+ml_err ml_media_get_for_delivery(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
+                                 struct ml_media *out, struct ml_errbuf *eb);
 /* Opens the current blob of m for delivery. */
 ml_err ml_media_open_blob(struct ml_media_svc *s, const struct ml_media *m, struct ml_blob *out,
                           struct ml_errbuf *eb);

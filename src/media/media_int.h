@@ -8,11 +8,24 @@
 #include "media/media.h"
 
 struct ml_sniffer;
+struct ml_dcache;
 
 struct ml_media_svc {
   struct ml_media_deps d;
   struct ml_sniffer *sniffer;
+  struct ml_dcache *dcache; /* NULL when off */
 };
+
+/* Delivery cache (dcache.c). ttl_ms <= 0: *out = NULL (off; every call is a
+ * no-op or a miss). get copies a fresh entry into out (strings from a) and
+ * returns 1; on a miss it returns 0 and sets *gen for a later put, which
+ * stores m only if no invalidation happened since. */
+ml_err ml_dcache_create(int64_t ttl_ms, struct ml_dcache **out);
+void ml_dcache_destroy(struct ml_dcache **c);
+int ml_dcache_get(struct ml_dcache *c, int64_t id, struct ml_arena *a, struct ml_media *out,
+                  uint64_t *gen);
+void ml_dcache_put(struct ml_dcache *c, const struct ml_media *m, uint64_t gen);
+void ml_dcache_invalidate(struct ml_dcache *c, int64_t id);
 
 struct ml_upload {
   struct ml_media_svc *svc;
