@@ -58,6 +58,22 @@ static char *make_key(struct ml_arena *a, int64_t id, int64_t version) {
   return ml_arena_printf(a, "m/%lld/v%lld-%s/original", (long long)id, (long long)version, hex);
 }
 
+/* An outbox row: a job of kind for key, due at next_at, leased until
+ * lease_until (0: free for any runner). */
+static struct ml_job job_for(const char *kind, const char *key, int64_t media_id, int64_t now,
+                             int64_t next_at, int64_t lease_until) {
+  struct ml_job j;
+  memset(&j, 0, sizeof(j));
+  j.kind = kind;
+  j.key = key;
+  j.media_id = media_id;
+  j.next_at = next_at;
+  j.lease_until = lease_until;
+  j.last_error = "";
+  j.created_at = now;
+  return j;
+}
+
 /* Reads an image's dimensions from its header and refuses pixel and frame
  * floods before anything decodes it (TESTING.md B1, B2). Sets the display
  * size: EXIF orientations 5-8 are rotated a quarter turn, so a browser shows
@@ -184,13 +200,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   if(!rc && !(key = make_key(a, m.id, 1)))
     rc = ML_ERR_NOMEM;
   if(!rc) {
-    memset(&intent, 0, sizeof(intent));
-    intent.kind = ML_JOB_ABORT_UPLOAD;
-    intent.key = key;
-    intent.media_id = m.id;
-    intent.next_at = now + s->d.intent_delay_ms;
-    intent.last_error = "";
-    intent.created_at = now;
+    intent = job_for(ML_JOB_ABORT_UPLOAD, key, m.id, now, now + s->d.intent_delay_ms, 0);
     rc = ml_repo_job_add(c, &intent, eb);
   }
   if(!rc)
@@ -272,13 +282,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   }
 
   /* 1. The intent for the new blob. */
-  memset(&intent, 0, sizeof(intent));
-  intent.kind = ML_JOB_REMOVE_BLOB;
-  intent.key = key;
-  intent.media_id = id;
-  intent.next_at = now + s->d.intent_delay_ms;
-  intent.last_error = "";
-  intent.created_at = now;
+  intent = job_for(ML_JOB_REMOVE_BLOB, key, id, now, now + s->d.intent_delay_ms, 0);
   rc = ml_repo_begin(c, eb);
   if(!rc)
     rc = ml_repo_job_add(c, &intent, eb);
@@ -312,13 +316,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   m.version = old_version + 1;
   m.storage_key = key;
   m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
-  memset(&removal, 0, sizeof(removal));
-  removal.kind = ML_JOB_REMOVE_BLOB;
-  removal.key = old_key;
-  removal.media_id = id;
-  removal.next_at = now;
-  removal.last_error = "";
-  removal.created_at = now;
+  removal = job_for(ML_JOB_REMOVE_BLOB, old_key, id, now, now, 0);
   rc = m.mime_type ? ml_repo_begin(c, eb) : ML_ERR_NOMEM;
   if(!rc)
     rc = ml_repo_media_update(c, &m, old_version, eb);
@@ -408,14 +406,8 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
   if(!rc) {
     /* Leased to this request for its deadline, so the background runner
      * does not race it; after that the runner owns it. */
-    memset(&job, 0, sizeof(job));
-    job.kind = ML_JOB_REMOVE_BLOB;
-    job.key = m.storage_key;
-    job.media_id = id;
-    job.next_at = now;
-    job.lease_until = now + s->d.delete_deadline_ms + 1000;
-    job.last_error = "";
-    job.created_at = now;
+    job = job_for(ML_JOB_REMOVE_BLOB, m.storage_key, id, now, now,
+                  now + s->d.delete_deadline_ms + 1000);
     rc = ml_repo_job_add(c, &job, eb);
   }
   if(!rc)
