@@ -168,3 +168,35 @@ test('S6: disk full (a 4 MiB tmpfs for the blobs) → 507 insufficient_storage, 
     await fsp.rm(root, { recursive: true, force: true });
   }
 });
+
+test('/readyz answers 503 while the store is unreachable and 200 after; /metrics shows requests, durations, bytes and the outbox', T, async () => {
+  await withFaultyServer({ MEDIALIB_DELETE_DEADLINE_MS: '100' }, async (srv, c, faults) => {
+    assert.equal((await c.get('/healthz')).status, 200);
+    const ready = await c.get('/readyz');
+    assert.equal(ready.status, 200, ready.text);
+    assert.equal(ready.json.status, 'ok');
+    await faults.set('ping=refuse');
+    const down = await c.get('/readyz');
+    assert.equal(down.status, 503, down.text);
+    assert.equal(down.json.storage, 'storage_unavailable');
+    assert.equal((await c.get('/healthz')).status, 200, 'liveness does not depend on the store');
+    await faults.set('remove=refuse');
+    const m = await c.create(PNG_1x1);
+    assert.equal((await c.del(`/api/media/${m.id}/`)).json.storage.status, 'pending');
+    const metrics = await c.get('/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.headers.get('content-type'), /^text\/plain/);
+    const text = metrics.text;
+    assert.match(text, /medialib_http_requests_total\{route="media\.create",status="201"\} 1/);
+    assert.match(text, /medialib_http_requests_total\{route="ops\.readyz",status="503"\} 1/);
+    assert.match(text, /medialib_http_request_duration_seconds_bucket\{route="media\.create",le="\+Inf"\} 1/);
+    assert.match(text, /medialib_http_bytes_received_total [1-9]/);
+    assert.match(text, /medialib_outbox_jobs\{kind="remove_blob"\} 1/);
+    assert.match(text, /medialib_outbox_jobs_failing\{kind="remove_blob"\} 1/);
+    assert.match(text, /medialib_job_failures_total [1-9]/);
+    assert.match(text, /medialib_outbox_oldest_age_seconds \d/);
+    await faults.clear();
+    assert.equal((await c.get('/readyz')).status, 200);
+    assert.ok(await eventually(async () => /medialib_outbox_depth 0/.test((await c.get('/metrics')).text), { within: 5000 }));
+  });
+});
