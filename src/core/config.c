@@ -38,7 +38,7 @@ static const struct cfg_entry table[] = {
     {"storage_url", "MEDIALIB_STORAGE_URL", CFG_STR, "", 0, 0, 0, S(storage_url),
      "file://PATH (default: file://$DATA_DIR/blobs)"},
     {"jwt_secret", "MEDIALIB_JWT_SECRET", CFG_STR, "", 0, 0, CFG_SECRET, S(jwt_secret),
-     "HS256 signing key"},
+     "HS256 signing key, >= 32 bytes (default: generated into $DATA_DIR/jwt.secret)"},
     {"max_upload", "MEDIALIB_MAX_UPLOAD", CFG_SIZE, "512MiB", 1, (int64_t)1 << 40, 0,
      S(max_upload), "largest accepted file"},
     {"max_json_body", "MEDIALIB_MAX_JSON_BODY", CFG_SIZE, "64KiB", 1024, 16 << 20, 0,
