@@ -465,6 +465,7 @@ static int cli_open(struct cli *c, int with_key) {
   rc = ml_repo_open(c->cfg.database_url, 1, 1, &c->repo, &eb);
   if(!rc && with_key)
     rc = ml_auth_secret_load(c->cfg.jwt_secret, c->cfg.data_dir, &key, &keylen, NULL, &eb);
+  sodium_memzero(c->cfg.jwt_secret, strlen(c->cfg.jwt_secret));
   if(!rc) {
     struct ml_auth_opts ao = {.repo = c->repo,
                               .log = &c->lg,
