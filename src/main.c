@@ -334,13 +334,6 @@ static int cmd_serve(void) {
       ml_log(&lg, ML_LOG_INFO, NULL, "spool.swept", ML_LI("files", swept),
              ML_LS("why", "left by a process that died mid-upload"));
   }
-  {
-    int swept = 0;
-    ml_upload_sweep(media, &swept);
-    if(swept)
-      ml_log(&lg, ML_LOG_INFO, NULL, "spool.swept", ML_LI("files", swept),
-             ML_LS("why", "left by a process that died mid-upload"));
-  }
   stage = "routes";
   api = (struct ml_api){&cfg, &lg, media, repo, store, metrics, jobs, auth};
   ml_router_init(&router);
