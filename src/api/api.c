@@ -159,6 +159,24 @@ ml_err ml_api_media_path(struct ml_buf *b, const struct ml_media *m) {
   return rc;
 }
 
+ml_err ml_api_page_open(struct ml_buf *b, int64_t count, int64_t page, int has_next,
+                        ml_api_page_link_fn link, const void *ctx) {
+  ml_err rc = ml_buf_add(b, "{\"count\":", 9);
+  if(!rc)
+    rc = ml_buf_addi(b, count);
+  if(!rc)
+    rc = ml_buf_adds(b, ",\"next\":");
+  if(!rc)
+    rc = has_next ? link(b, ctx, page + 1) : ml_buf_adds(b, "null");
+  if(!rc)
+    rc = ml_buf_adds(b, ",\"previous\":");
+  if(!rc)
+    rc = page > 1 ? link(b, ctx, page - 1) : ml_buf_adds(b, "null");
+  if(!rc)
+    rc = ml_buf_adds(b, ",\"results\":[");
+  return rc;
+}
+
 static ml_err add_key(struct ml_buf *b, const char *key, int first) {
   ml_err rc = first ? ML_OK : ml_buf_addc(b, ',');
   if(!rc)

@@ -75,6 +75,14 @@ void ml_api_json_wipe_string(json_t *s);
 ml_err ml_api_parse_id(const char *s, int64_t *id);
 /* Appends "/media/<id>/v<version>/<encoded filename>" (no base). */
 ml_err ml_api_media_path(struct ml_buf *b, const struct ml_media *m);
+/* Appends the quoted absolute URL of page `page` of a list (ctx is the
+ * list's own parameters). */
+typedef ml_err (*ml_api_page_link_fn)(struct ml_buf *b, const void *ctx, int64_t page);
+/* Opens a page in Django REST Framework's shape,
+ * {"count":N,"next":URL|null,"previous":URL|null,"results":[ ; the caller
+ * appends the items and then "]}". */
+ml_err ml_api_page_open(struct ml_buf *b, int64_t count, int64_t page, int has_next,
+                        ml_api_page_link_fn link, const void *ctx);
 /* Appends the media object of API.md. */
 ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char *base);
 /* Maps a domain error to an answer, with eb's message when there is one. */

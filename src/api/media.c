@@ -105,9 +105,16 @@ static ml_err list_param(void *ctx, const char *key, const char *val) {
   return ML_OK;
 }
 
+struct link_ctx {
+  const char *base;
+  const struct list_params *lp;
+};
+
 /* "<base>/api/media/?<filters>&page=N" as DRF's page links. */
-static ml_err page_link(struct ml_buf *b, const char *base, const struct list_params *lp,
-                        int64_t page) {
+static ml_err page_link(struct ml_buf *b, const void *ctx, int64_t page) {
+  const struct link_ctx *l = ctx;
+  const struct list_params *lp = l->lp;
+  const char *base = l->base;
   const char *keys[] = {"page_size", "q", "mime", "folder", "tag", "ordering"};
   char psize[24], mime[160];
   const char *vals[6];
@@ -184,21 +191,10 @@ static void list_complete(struct ml_req *r) {
   }
   ml_buf_init(&b, 16 * 1024 * 1024);
   rc = ml_buf_reserve(&b, 1024 + n * 768); /* a media object is ~600 bytes */
-  if(!rc)
-    rc = ml_buf_add(&b, "{\"count\":", 9);
-  if(!rc)
-    rc = ml_buf_addi(&b, count);
-  if(!rc)
-    rc = ml_buf_adds(&b, ",\"next\":");
-  if(!rc)
-    rc = lp.f.offset + (int64_t)n < count ? page_link(&b, base, &lp, lp.page + 1)
-                                          : ml_buf_adds(&b, "null");
-  if(!rc)
-    rc = ml_buf_adds(&b, ",\"previous\":");
-  if(!rc)
-    rc = lp.page > 1 ? page_link(&b, base, &lp, lp.page - 1) : ml_buf_adds(&b, "null");
-  if(!rc)
-    rc = ml_buf_adds(&b, ",\"results\":[");
+  if(!rc) {
+    struct link_ctx l = {base, &lp};
+    rc = ml_api_page_open(&b, count, lp.page, lp.f.offset + (int64_t)n < count, page_link, &l);
+  }
   for(size_t i = 0; !rc && i < n; i++) {
     if(i)
       rc = ml_buf_addc(&b, ',');

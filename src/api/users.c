@@ -153,9 +153,15 @@ static ml_err list_param(void *ctx, const char *key, const char *val) {
   return ML_OK;
 }
 
-static ml_err page_link(struct ml_buf *b, const char *base, const struct list_q *q,
-                        int64_t page) {
-  ml_err rc = ml_buf_addf(b, "\"%s/api/users/", base);
+struct link_ctx {
+  const char *base;
+  const struct list_q *q;
+};
+
+static ml_err page_link(struct ml_buf *b, const void *ctx, int64_t page) {
+  const struct link_ctx *l = ctx;
+  const struct list_q *q = l->q;
+  ml_err rc = ml_buf_addf(b, "\"%s/api/users/", l->base);
   if(!rc && q->page_size != 20)
     rc = ml_buf_addf(b, "?page_size=%lld", (long long)q->page_size);
   if(!rc && page > 1)
@@ -198,16 +204,10 @@ static void list_complete(struct ml_req *r) {
     return;
   }
   ml_buf_init(&b, 4 * 1024 * 1024);
-  rc = ml_buf_addf(&b, "{\"count\":%lld,\"next\":", (long long)count);
-  if(!rc)
-    rc = offset + (int64_t)n < count ? page_link(&b, base, &q, q.page + 1)
-                                     : ml_buf_adds(&b, "null");
-  if(!rc)
-    rc = ml_buf_adds(&b, ",\"previous\":");
-  if(!rc)
-    rc = q.page > 1 ? page_link(&b, base, &q, q.page - 1) : ml_buf_adds(&b, "null");
-  if(!rc)
-    rc = ml_buf_adds(&b, ",\"results\":[");
+  {
+    struct link_ctx l = {base, &q};
+    rc = ml_api_page_open(&b, count, q.page, offset + (int64_t)n < count, page_link, &l);
+  }
   for(size_t i = 0; !rc && i < n; i++) {
     if(i)
       rc = ml_buf_addc(&b, ',');

@@ -115,13 +115,14 @@ ml_err ml_buf_addi(struct ml_buf *b, int64_t v) {
   return ml_buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
+size_t ml_utf8_decode(const unsigned char *s, size_t n, unsigned *cpout) {
+  unsigned c = s[0], cp;
   size_t len, i;
-  unsigned cp;
-  if(c < 0x80)
+  if(c < 0x80) {
+    if(cpout)
+      *cpout = c;
     return 1;
+  }
   if(c >= 0xC2 && c <= 0xDF) {
     len = 2;
     cp = c & 0x1F;
@@ -143,6 +144,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   if((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
      (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
     return 0;
+  if(cpout)
+    *cpout = cp;
   return len;
 }
 
@@ -182,7 +185,7 @@ ml_err ml_buf_json_strn(struct ml_buf *b, const char *str, size_t n) {
       rc = ml_buf_adds(b, ubuf);
       i++;
     } else {
-      seq = utf8_seq(s + i, n - i);
+      seq = ml_utf8_decode(s + i, n - i, NULL);
       if(seq) {
         rc = ml_buf_add(b, s + i, seq);
         i += seq;
@@ -225,7 +228,7 @@ int ml_utf8_valid(const char *str, size_t len, size_t *nchars) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0, n = 0;
   while(i < len) {
-    size_t seq = utf8_seq(s + i, len - i);
+    size_t seq = ml_utf8_decode(s + i, len - i, NULL);
     if(!seq)
       return 0;
     i += seq;

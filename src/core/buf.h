@@ -44,6 +44,10 @@ ml_err ml_buf_json_strn(struct ml_buf *b, const char *s, size_t len);
 /* Percent-encodes everything but RFC 3986 unreserved characters. */
 ml_err ml_buf_url_encode(struct ml_buf *b, const char *s);
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid
+ * (overlong forms, surrogates and code points past U+10FFFF included); the
+ * code point goes to *cp when cp is not NULL. */
+size_t ml_utf8_decode(const unsigned char *s, size_t n, unsigned *cp);
 /* Is s[0..len) valid UTF-8 (no overlongs, no surrogates)? Sets *nchars to the
  * number of code points when it is. Returns 1 when valid. */
 int ml_utf8_valid(const char *s, size_t len, size_t *nchars);

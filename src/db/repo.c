@@ -212,6 +212,16 @@ ml_err ml_repo_media_get(struct ml_conn *c, int64_t id, int include_pending, str
   return c->repo->ops->media_get(c, id, include_pending, a, out, eb);
 }
 
+ml_err ml_repo_end(struct ml_conn *c, ml_err rc, struct ml_errbuf *eb) {
+  if(!c)
+    return rc ? rc : ML_ERR_INTERNAL; /* no connection: nothing began */
+  if(!rc)
+    rc = ml_repo_commit(c, eb);
+  if(rc)
+    ml_repo_rollback(c);
+  return rc;
+}
+
 ml_err ml_repo_media_list(struct ml_conn *c, const struct ml_media_filter *f, struct ml_arena *a,
                           struct ml_media **items, size_t *n, int64_t *count,
                           struct ml_errbuf *eb) {

@@ -146,6 +146,9 @@ void ml_repo_release(struct ml_conn **c);
 ml_err ml_repo_begin(struct ml_conn *c, struct ml_errbuf *eb);
 ml_err ml_repo_commit(struct ml_conn *c, struct ml_errbuf *eb);
 void ml_repo_rollback(struct ml_conn *c);
+/* Ends a transaction by its outcome: commits when rc is ML_OK, otherwise
+ * (or when the commit fails) rolls back. Returns the final outcome. */
+ml_err ml_repo_end(struct ml_conn *c, ml_err rc, struct ml_errbuf *eb);
 
 /* A cheap round trip (readiness). */
 ml_err ml_repo_ping(struct ml_conn *c, struct ml_errbuf *eb);

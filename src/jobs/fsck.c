@@ -118,10 +118,7 @@ static ml_err mark_missing(struct ml_conn *c, struct rows *r, struct ml_errbuf *
         m.state = ML_MEDIA_MISSING;
         rc = ml_repo_media_update(c, &m, m.version, eb);
       }
-      if(!rc)
-        rc = ml_repo_commit(c, eb);
-      else
-        ml_repo_rollback(c);
+      rc = ml_repo_end(c, rc, eb);
     }
     if(!rc) {
       r->rep->repaired++;

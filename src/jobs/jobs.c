@@ -129,10 +129,7 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
     if(rc == ML_ERR_NOT_FOUND)
       rc = ML_OK; /* another runner finished it */
   }
-  if(!rc)
-    rc = ml_repo_commit(c, eb);
-  else
-    ml_repo_rollback(c);
+  rc = ml_repo_end(c, rc, eb);
   if(!rc)
     atomic_fetch_add(&j->done_total, 1);
   ml_log(j->o.log, ML_LOG_INFO, rid, "job.done", ML_LS("kind", job->kind),

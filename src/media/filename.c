@@ -14,41 +14,6 @@
 
 #define EXT_MAX 16
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid
- * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t n, unsigned *cpout) {
-  unsigned c = s[0], cp;
-  size_t len, i;
-  if(c < 0x80) {
-    *cpout = c;
-    return 1;
-  }
-  if(c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if(c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if(c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if(n < len)
-    return 0;
-  for(i = 1; i < len; i++) {
-    if((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-     (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  *cpout = cp;
-  return len;
-}
-
 /* Characters dropped although valid: C0 and C1 controls, DEL, the double
  * quote, and the bidirectional marks, overrides and isolates, which can make
  * "gpj.exe" display as "exe.jpg". */
@@ -88,7 +53,7 @@ static void walk_init(struct walk *w, const char *in, size_t inlen) {
 static size_t walk_next(struct walk *w, const unsigned char **p, size_t *pos) {
   while(w->i < w->n) {
     unsigned cp = 0;
-    size_t len = utf8_len(w->s + w->i, w->n - w->i, &cp);
+    size_t len = ml_utf8_decode(w->s + w->i, w->n - w->i, &cp);
     const unsigned char *at = w->s + w->i;
     if(!len) {
       w->i++;

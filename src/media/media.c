@@ -145,9 +145,7 @@ static void undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key,
     if(pending_id)
       ml_repo_media_delete(c, pending_id, &eb);
     ml_repo_job_delete(c, job_id, &eb);
-    rc = ml_repo_commit(c, &eb);
-    if(rc)
-      ml_repo_rollback(c);
+    rc = ml_repo_end(c, ML_OK, &eb);
   }
   ml_log(s->d.log, rc ? ML_LOG_WARN : ML_LOG_INFO, rid, "upload.undone", ML_LS("key", key),
          ML_LS("result", rc ? "left to the outbox" : "removed"),
@@ -203,12 +201,9 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
     intent = job_for(ML_JOB_ABORT_UPLOAD, key, m.id, now, now + s->d.intent_delay_ms, 0);
     rc = ml_repo_job_add(c, &intent, eb);
   }
-  if(!rc)
-    rc = ml_repo_commit(c, eb);
-  if(rc) {
-    ml_repo_rollback(c);
+  rc = ml_repo_end(c, rc, eb);
+  if(rc)
     goto out;
-  }
   committed_intent = 1;
   ml_log(s->d.log, ML_LOG_INFO, rid, "upload.intent", ML_LI("media_id", m.id),
          ML_LS("key", key), ML_LI("size", m.size), ML_LS("mime_type", m.mime_type));
@@ -231,10 +226,8 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
     rc = ml_repo_media_update(c, &m, 1, eb);
   if(!rc)
     rc = ml_repo_job_delete(c, intent.id, eb);
-  if(!rc)
-    rc = ml_repo_commit(c, eb);
+  rc = ml_repo_end(c, rc, eb);
   if(rc) {
-    ml_repo_rollback(c);
     ml_log(s->d.log, ML_LOG_WARN, rid, "upload.commit_failed", ML_LI("media_id", m.id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
     undo_put(s, c, key, intent.id, m.id, rid);
@@ -286,12 +279,9 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   rc = ml_repo_begin(c, eb);
   if(!rc)
     rc = ml_repo_job_add(c, &intent, eb);
-  if(!rc)
-    rc = ml_repo_commit(c, eb);
-  if(rc) {
-    ml_repo_rollback(c);
+  rc = ml_repo_end(c, rc, eb);
+  if(rc)
     goto out;
-  }
   ml_log(s->d.log, ML_LOG_INFO, rid, "replace.intent", ML_LI("media_id", id), ML_LS("key", key));
 
   /* 2. The new blob. */
@@ -324,10 +314,8 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
     rc = ml_repo_job_delete(c, intent.id, eb);
   if(!rc)
     rc = ml_repo_job_add(c, &removal, eb);
-  if(!rc)
-    rc = ml_repo_commit(c, eb);
+  rc = ml_repo_end(c, rc, eb);
   if(rc) {
-    ml_repo_rollback(c);
     if(rc == ML_ERR_CONFLICT)
       ml_fail(eb, rc, "media %lld was replaced or deleted meanwhile", (long long)id);
     ml_log(s->d.log, ML_LOG_WARN, rid, "replace.commit_failed", ML_LI("media_id", id),
@@ -370,11 +358,8 @@ ml_err ml_media_update(struct ml_media_svc *s, int64_t id, const struct ml_media
     m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
     rc = ml_repo_media_update(c, &m, m.version, eb);
   }
-  if(!rc)
-    rc = ml_repo_commit(c, eb);
-  if(rc)
-    ml_repo_rollback(c);
-  else {
+  rc = ml_repo_end(c, rc, eb);
+  if(!rc) {
     ml_dcache_invalidate(s->dcache, id);
     ml_log(s->d.log, ML_LOG_INFO, rid, "update.committed", ML_LI("media_id", id));
     *out = m;
@@ -410,12 +395,9 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
                   now + s->d.delete_deadline_ms + 1000);
     rc = ml_repo_job_add(c, &job, eb);
   }
-  if(!rc)
-    rc = ml_repo_commit(c, eb);
-  if(rc) {
-    ml_repo_rollback(c);
+  rc = ml_repo_end(c, rc, eb);
+  if(rc)
     goto out;
-  }
   ml_repo_release(&c);
   ml_dcache_invalidate(s->dcache, id);
   ml_log(s->d.log, ML_LOG_INFO, rid, "delete.committed", ML_LI("media_id", id),
