@@ -22,7 +22,7 @@
 
 #define NOW 1800000000LL
 #define HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-#define PAYLOAD                                                                            \
+#define PAYLOAD \
   "{\"token_type\":\"access\",\"exp\":1900000000,\"jti\":\"j\",\"user_id\":1,\"ver\":0}"
 
 static const unsigned char key[] = "0123456789abcdef0123456789abcdef";
@@ -35,15 +35,14 @@ static void check(const char *tok, size_t len, enum ml_jwt_type want) {
     abort();
   if(rc == ML_ERR_UNAUTHORIZED && !eb.msg[0])
     abort();
-  if(rc == ML_OK && (c.type != want || c.exp <= NOW || c.user_id <= 0 || c.ver < 0 ||
-                     !c.jti[0] || strlen(c.jti) > ML_JWT_JTI_MAX ||
-                     (c.nbf && c.nbf > NOW + ML_JWT_LEEWAY) || c.iat > NOW + ML_JWT_LEEWAY))
+  if(rc == ML_OK && (c.type != want || c.exp <= NOW || c.user_id <= 0 || c.ver < 0 || !c.jti[0] ||
+                     strlen(c.jti) > ML_JWT_JTI_MAX || (c.nbf && c.nbf > NOW + ML_JWT_LEEWAY) ||
+                     c.iat > NOW + ML_JWT_LEEWAY))
     abort();
 }
 
 /* Verifies header.payload.MAC(key) built from the given JSON pieces. */
-static void check_signed(const uint8_t *header, size_t hlen, const uint8_t *payload,
-                         size_t plen) {
+static void check_signed(const uint8_t *header, size_t hlen, const uint8_t *payload, size_t plen) {
   struct ml_buf b;
   unsigned char mac[32];
   unsigned int maclen = 0;
@@ -67,8 +66,7 @@ static void check_b64(const uint8_t *data, size_t size) {
   if(!ml_jwt_b64url_decode((const char *)data, size, out, size + 3, &n)) {
     /* canonical: re-encoding gives the input back */
     ml_buf_init(&b, 2 * size + 8);
-    if(ml_jwt_b64url_encode(&b, out, n) || b.len != size ||
-       (size && memcmp(b.data, data, size)))
+    if(ml_jwt_b64url_encode(&b, out, n) || b.len != size || (size && memcmp(b.data, data, size)))
       abort();
     ml_buf_free(&b);
   }
@@ -79,12 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if(size == 0)
     return 0;
   switch(data[0]) {
-  case 1:
-    check_signed((const uint8_t *)HEADER, strlen(HEADER), data + 1, size - 1);
-    break;
-  case 2:
-    check_signed(data + 1, size - 1, (const uint8_t *)PAYLOAD, strlen(PAYLOAD));
-    break;
+  case 1: check_signed((const uint8_t *)HEADER, strlen(HEADER), data + 1, size - 1); break;
+  case 2: check_signed(data + 1, size - 1, (const uint8_t *)PAYLOAD, strlen(PAYLOAD)); break;
   default:
     check((const char *)data + 1, size - 1, ML_JWT_ACCESS);
     check((const char *)data + 1, size - 1, ML_JWT_REFRESH);

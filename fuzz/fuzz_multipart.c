@@ -10,7 +10,7 @@
 #include "http/multipart.h"
 
 struct trace {
-  uint64_t hash;   /* FNV-1a over the events, data joined */
+  uint64_t hash; /* FNV-1a over the events, data joined */
   int in_part;
   int parts;
   size_t data_bytes;

@@ -9,9 +9,22 @@
 #include "http/range.h"
 
 static uint64_t pick_size(uint8_t b) {
-  static const uint64_t edges[] = {0, 1, 2, 499, 500, 1000, UINT64_MAX, UINT64_MAX - 1,
-                                   (uint64_t)1 << 32, (uint64_t)1 << 63, 4096, 10, 100,
-                                   65535, 1u << 20, 7};
+  static const uint64_t edges[] = {0,
+                                   1,
+                                   2,
+                                   499,
+                                   500,
+                                   1000,
+                                   UINT64_MAX,
+                                   UINT64_MAX - 1,
+                                   (uint64_t)1 << 32,
+                                   (uint64_t)1 << 63,
+                                   4096,
+                                   10,
+                                   100,
+                                   65535,
+                                   1u << 20,
+                                   7};
   if(b >= 0xF0)
     return edges[b - 0xF0];
   return (uint64_t)b * 37;
@@ -40,8 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if(start || len)
       abort();
     break;
-  default:
-    abort();
+  default: abort();
   }
   /* a representation of size 0 never has a satisfiable range */
   if(ml_range_parse(h, 0, &start, &len) == ML_RANGE_OK)

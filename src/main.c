@@ -306,9 +306,16 @@ static int cmd_serve(void) {
   }
   stage = "media";
   {
-    struct ml_media_deps md = {repo,           store, jobs, &lg, cfg.max_upload,
-                               cfg.delete_deadline_ms, cfg.intent_delay_ms, cfg.max_pixels,
-                               cfg.max_frames, cfg.delivery_cache_ms};
+    struct ml_media_deps md = {repo,
+                               store,
+                               jobs,
+                               &lg,
+                               cfg.max_upload,
+                               cfg.delete_deadline_ms,
+                               cfg.intent_delay_ms,
+                               cfg.max_pixels,
+                               cfg.max_frames,
+                               cfg.delivery_cache_ms};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;
@@ -383,8 +390,9 @@ static int cmd_serve(void) {
       ml_log(&lg, ML_LOG_WARN, NULL,
              "no users yet: create the first admin with `medialib user add NAME --role admin` "
              "(same MEDIALIB_DATA_DIR / MEDIALIB_DATABASE_URL)");
-      fprintf(stderr, "medialib: no users yet. Create the first admin (you will be asked for a "
-                      "password):\n  MEDIALIB_DATA_DIR=%s medialib user add admin --role admin\n",
+      fprintf(stderr,
+              "medialib: no users yet. Create the first admin (you will be asked for a "
+              "password):\n  MEDIALIB_DATA_DIR=%s medialib user add admin --role admin\n",
               cfg.data_dir);
     }
   }
@@ -651,8 +659,8 @@ static int cmd_user(int argc, char **argv) {
   int from_stdin = 0, code;
   struct cli c;
   int want_name = strcmp(sub, "list") != 0;
-  if(strcmp(sub, "add") && strcmp(sub, "passwd") && strcmp(sub, "list") &&
-     strcmp(sub, "disable") && strcmp(sub, "enable")) {
+  if(strcmp(sub, "add") && strcmp(sub, "passwd") && strcmp(sub, "list") && strcmp(sub, "disable") &&
+     strcmp(sub, "enable")) {
     fprintf(stderr, "medialib user: use add, passwd, list, disable or enable\n");
     return EXIT_USAGE;
   }
@@ -704,8 +712,10 @@ static int cmd_token(int argc, char **argv) {
         return EXIT_USAGE;
       }
     } else {
-      fprintf(stderr, "medialib token: unexpected argument '%s' (medialib token --user NAME "
-                      "[--ttl 1h])\n", argv[i]);
+      fprintf(stderr,
+              "medialib token: unexpected argument '%s' (medialib token --user NAME "
+              "[--ttl 1h])\n",
+              argv[i]);
       return EXIT_USAGE;
     }
   }

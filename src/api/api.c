@@ -107,8 +107,8 @@ json_t *ml_api_json_parse(struct ml_req *r, const struct ml_buf *body) {
   json_t *root = json_loadb(body->data ? body->data : "", body->len, JSON_REJECT_DUPLICATES, &jerr);
   char msg[200];
   if(!root) {
-    snprintf(msg, sizeof(msg), "JSON parse error at line %d, column %d: %s", jerr.line,
-             jerr.column, jerr.text);
+    snprintf(msg, sizeof(msg), "JSON parse error at line %d, column %d: %s", jerr.line, jerr.column,
+             jerr.text);
     ml_req_error(r, ML_ERR_BAD_REQUEST, msg, NULL);
     return NULL;
   }

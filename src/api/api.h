@@ -29,7 +29,7 @@ struct ml_api {
   struct ml_store *store;
   struct ml_metrics *metrics;
   struct ml_jobs *jobs;
-  struct ml_auth *auth;  /* users, logins, tokens; NULL: every token refused */
+  struct ml_auth *auth; /* users, logins, tokens; NULL: every token refused */
 };
 
 ml_err ml_api_media_register(struct ml_router *rt, struct ml_api *api);
@@ -91,7 +91,7 @@ void ml_api_fail(struct ml_req *r, ml_err e, const struct ml_errbuf *eb);
 /* JSON body of PATCH (media_json.c): validates into meta. ML_ERR_BAD_REQUEST
  * (msg says where the JSON is broken), ML_ERR_VALIDATION (fe). */
 ml_err ml_api_meta_from_json(const char *data, size_t len, struct ml_arena *a,
-                             struct ml_media_meta *meta, struct ml_field_errors *fe,
-                             char *msg, size_t msglen);
+                             struct ml_media_meta *meta, struct ml_field_errors *fe, char *msg,
+                             size_t msglen);
 
 #endif

@@ -18,10 +18,10 @@ struct tstate {
   struct ml_api *api;
   struct ml_buf body;
   json_t *root;
-  const char *username;  /* in root */
-  const char *password;  /* in root */
+  const char *username; /* in root */
+  const char *password; /* in root */
   size_t password_len;
-  const char *token;     /* "refresh" in root */
+  const char *token; /* "refresh" in root */
   size_t token_len;
   const char *client;
 };
@@ -224,8 +224,8 @@ ml_err ml_api_auth_register(struct ml_router *rt, struct ml_api *api) {
        token_cleanup, api},
       {ML_M_POST, "/api/token/refresh", "token.refresh", token_headers, token_body,
        refresh_complete, token_cleanup, api},
-      {ML_M_POST, "/api/token/revoke", "token.revoke", token_headers, token_body,
-       revoke_complete, token_cleanup, api},
+      {ML_M_POST, "/api/token/revoke", "token.revoke", token_headers, token_body, revoke_complete,
+       token_cleanup, api},
   };
   for(size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
     ml_err rc = ml_router_add(rt, &routes[i]);

@@ -106,8 +106,8 @@ static void serve(struct ml_req *r, const struct ml_media *m) {
   snprintf(etag, sizeof(etag), "\"%.32s\"", m->sha256);
   ml_time_http(blob.mtime, lastmod);
   len = (uint64_t)blob.size;
-  if(ml_cond_not_modified(ml_req_header(r, "If-None-Match"),
-                          ml_req_header(r, "If-Modified-Since"), etag, blob.mtime)) {
+  if(ml_cond_not_modified(ml_req_header(r, "If-None-Match"), ml_req_header(r, "If-Modified-Since"),
+                          etag, blob.mtime)) {
     close(blob.fd);
     ml_req_empty(r, 304);
     add_file_headers(r, m, etag, lastmod);
@@ -161,8 +161,7 @@ static void transform_complete(struct ml_req *r) {
     ml_req_error(r, ML_ERR_UNSUPPORTED_MEDIA_TYPE, "only images can be transformed", NULL);
     return;
   }
-  ml_req_error(r, ML_ERR_NOT_IMPLEMENTED, "image transforms are not available in this build",
-               NULL);
+  ml_req_error(r, ML_ERR_NOT_IMPLEMENTED, "image transforms are not available in this build", NULL);
 }
 
 ml_err ml_api_files_register(struct ml_router *rt, struct ml_api *api) {

@@ -170,8 +170,7 @@ static void list_complete(struct ml_req *r) {
   lp.a = r->arena;
   rc = ml_query_parse(r->query, strlen(r->query), list_param, &lp);
   if(rc) {
-    ml_req_error(r, rc == ML_ERR_NOMEM ? rc : ML_ERR_BAD_REQUEST, "malformed query string",
-                 NULL);
+    ml_req_error(r, rc == ML_ERR_NOMEM ? rc : ML_ERR_BAD_REQUEST, "malformed query string", NULL);
     return;
   }
   if(lp.fe.n) {
@@ -388,19 +387,14 @@ static ml_err write_body(struct ml_req *r, const char *data, size_t len) {
   struct wstate *w = r->state;
   ml_err rc = ML_OK;
   switch(w->kind) {
-  case BODY_MULTIPART:
-    rc = ml_multipart_feed(w->mp, data, len, &w->eb);
-    break;
-  case BODY_RAW:
-    rc = ml_upload_write(w->up, data, len, &w->eb);
-    break;
+  case BODY_MULTIPART: rc = ml_multipart_feed(w->mp, data, len, &w->eb); break;
+  case BODY_RAW: rc = ml_upload_write(w->up, data, len, &w->eb); break;
   case BODY_JSON:
     rc = ml_buf_add(&w->text, data, len);
     if(rc == ML_ERR_TOO_LARGE)
       ml_fail(&w->eb, rc, "JSON body is too large");
     break;
-  default:
-    break;
+  default: break;
   }
   if(rc) {
     /* The spool goes now, not when the connection is done with the answer:
@@ -446,8 +440,8 @@ static void work_create(struct ml_req *r) {
 static void work_replace(struct ml_req *r) {
   struct wstate *w = r->state;
   struct ml_media m;
-  ml_err rc = ml_media_replace(w->api->media, w->id, w->up, &w->meta, r->request_id, r->arena,
-                               &m, &w->eb);
+  ml_err rc =
+      ml_media_replace(w->api->media, w->id, w->up, &w->meta, r->request_id, r->arena, &m, &w->eb);
   finish_write(r, rc, &m, 200);
 }
 
@@ -555,9 +549,9 @@ static void work_delete(struct ml_req *r) {
     return;
   }
   ml_buf_init(&b, 4096);
-  rc = ml_buf_addf(&b, "{\"id\":%lld,\"deleted\":true,\"storage\":{\"status\":\"%s\",\"attempts\":%lld",
-                   (long long)id, res.storage_deleted ? "deleted" : "pending",
-                   (long long)res.attempts);
+  rc = ml_buf_addf(
+      &b, "{\"id\":%lld,\"deleted\":true,\"storage\":{\"status\":\"%s\",\"attempts\":%lld",
+      (long long)id, res.storage_deleted ? "deleted" : "pending", (long long)res.attempts);
   if(!rc && res.last_error[0]) {
     rc = ml_buf_adds(&b, ",\"last_error\":");
     if(!rc)
@@ -583,8 +577,8 @@ ml_err ml_api_media_register(struct ml_router *rt, struct ml_api *api) {
       {ML_M_GET, "/api/media/:id", "media.get", read_headers, NULL, get_complete, NULL, api},
       {ML_M_PATCH, "/api/media/:id", "media.patch", patch_headers, write_body, patch_complete,
        write_cleanup, api},
-      {ML_M_DELETE, "/api/media/:id", "media.delete", delete_headers, NULL, delete_complete,
-       NULL, api},
+      {ML_M_DELETE, "/api/media/:id", "media.delete", delete_headers, NULL, delete_complete, NULL,
+       api},
       {ML_M_PUT, "/api/media/:id/file", "media.put_file", put_file_headers, write_body,
        put_file_complete, write_cleanup, api},
   };

@@ -48,8 +48,7 @@ ml_err ml_api_meta_from_json(const char *data, size_t len, struct ml_arena *a,
       ml_field_error(fe, name, "This field may not be blank.");
       continue;
     }
-    if(ml_meta_set(meta, a, name, json_string_value(v), json_string_length(v), fe) ==
-       ML_ERR_NOMEM)
+    if(ml_meta_set(meta, a, name, json_string_value(v), json_string_length(v), fe) == ML_ERR_NOMEM)
       rc = ML_ERR_NOMEM;
   }
   v = json_object_get(root, "tags");

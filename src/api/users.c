@@ -271,8 +271,8 @@ static void work_create(struct ml_req *r) {
   struct ustate *s = r->state;
   struct ml_errbuf eb = {{0}};
   struct ml_user u;
-  ml_err rc = ml_auth_user_create(s->api->auth, s->username, s->password, s->password_len,
-                                  s->role, r->arena, &u, &s->fe, &eb);
+  ml_err rc = ml_auth_user_create(s->api->auth, s->username, s->password, s->password_len, s->role,
+                                  r->arena, &u, &s->fe, &eb);
   if(rc) {
     fail(r, rc, &s->fe, &eb);
     return;
@@ -323,8 +323,7 @@ static void patch_complete(struct ml_req *r) {
     return;
   /* username and the times are read-only: ignored, as DRF does. */
   s->change.role = opt_string(s->root, "role", NULL, &s->fe);
-  s->change.password =
-      opt_string(s->root, "password", &s->change.password_len, &s->fe);
+  s->change.password = opt_string(s->root, "password", &s->change.password_len, &s->fe);
   v = json_object_get(s->root, "disabled");
   if(v) {
     if(json_is_boolean(v))
@@ -358,14 +357,14 @@ ml_err ml_api_users_register(struct ml_router *rt, struct ml_api *api) {
   /* "me" before ":id": the first matching route wins. */
   const struct ml_route routes[] = {
       {ML_M_GET, "/api/users/me", "users.me", me_headers, NULL, me_complete, NULL, api},
-      {ML_M_GET, "/api/users", "users.list", admin_read_headers, NULL, list_complete,
-       users_cleanup, api},
+      {ML_M_GET, "/api/users", "users.list", admin_read_headers, NULL, list_complete, users_cleanup,
+       api},
       {ML_M_POST, "/api/users", "users.create", admin_body_headers, users_body, create_complete,
        users_cleanup, api},
       {ML_M_GET, "/api/users/:id", "users.get", admin_read_headers, NULL, get_complete,
        users_cleanup, api},
-      {ML_M_PATCH, "/api/users/:id", "users.patch", admin_body_headers, users_body,
-       patch_complete, users_cleanup, api},
+      {ML_M_PATCH, "/api/users/:id", "users.patch", admin_body_headers, users_body, patch_complete,
+       users_cleanup, api},
       {ML_M_DELETE, "/api/users/:id", "users.delete", admin_read_headers, NULL, delete_complete,
        users_cleanup, api},
   };

@@ -57,8 +57,7 @@ ml_err ml_auth_create(const struct ml_auth_opts *o, struct ml_auth **out, struct
 
   *out = NULL;
   if(o->key && o->keylen < ML_JWT_KEY_MIN)
-    return ml_fail(eb, ML_ERR_CONFIG, "the signing secret needs at least %d bytes",
-                   ML_JWT_KEY_MIN);
+    return ml_fail(eb, ML_ERR_CONFIG, "the signing secret needs at least %d bytes", ML_JWT_KEY_MIN);
   a = ml_calloc(1, sizeof(*a));
   if(!a)
     return ml_fail(eb, ML_ERR_NOMEM, "out of memory");
@@ -268,7 +267,9 @@ ml_err ml_auth_login(struct ml_auth *a, const char *username, const char *passwo
     ml_auth_limiter_fail(a->limiter, uk, ul, now_ms);
     ml_auth_limiter_fail(a->limiter, ak, al, now_ms);
     ml_log(a->log, ML_LOG_INFO, NULL, "auth.login_failed", ML_LS("client", client),
-           ML_LS("reason", !found ? "unknown user" : u.disabled ? "disabled" : "password"));
+           ML_LS("reason", !found       ? "unknown user"
+                           : u.disabled ? "disabled"
+                                        : "password"));
     return ml_fail(eb, ML_ERR_UNAUTHORIZED, ML_AUTH_LOGIN_FAILED);
   }
   ml_auth_limiter_reset(a->limiter, uk, ul);
@@ -291,8 +292,7 @@ ml_err ml_auth_login(struct ml_auth *a, const char *username, const char *passwo
     ml_fail(eb, rc, "cannot record the login");
     goto out;
   }
-  ml_log(a->log, ML_LOG_INFO, NULL, "auth.login", ML_LI("user_id", u.id),
-         ML_LS("client", client));
+  ml_log(a->log, ML_LOG_INFO, NULL, "auth.login", ML_LI("user_id", u.id), ML_LS("client", client));
 
 out:
   if(rc)
@@ -302,12 +302,12 @@ out:
 
 /* Verifies a refresh token and its server-side record; fills *u. */
 static ml_err check_refresh(struct ml_auth *a, struct ml_conn *c, const char *token, size_t len,
-                            struct ml_arena *arena, struct ml_jwt_claims *claims,
-                            struct ml_user *u, struct ml_errbuf *eb) {
+                            struct ml_arena *arena, struct ml_jwt_claims *claims, struct ml_user *u,
+                            struct ml_errbuf *eb) {
   struct ml_refresh t;
   int64_t now_ms = ml_now_ms();
-  ml_err rc = ml_jwt_verify(token, len, a->key, a->keylen, ML_JWT_REFRESH, now_ms / 1000, claims,
-                            eb);
+  ml_err rc =
+      ml_jwt_verify(token, len, a->key, a->keylen, ML_JWT_REFRESH, now_ms / 1000, claims, eb);
   if(rc)
     return rc;
   rc = ml_repo_refresh_get(c, claims->jti, arena, &t, NULL);
@@ -384,8 +384,7 @@ ml_err ml_auth_authenticate(struct ml_auth *a, const char *token, size_t len,
   memset(out, 0, sizeof(*out));
   if(!a->key)
     return ml_fail(eb, ML_ERR_CONFIG, "tokens are not configured");
-  rc = ml_jwt_verify(token, len, a->key, a->keylen, ML_JWT_ACCESS, ml_now_ms() / 1000, &claims,
-                     eb);
+  rc = ml_jwt_verify(token, len, a->key, a->keylen, ML_JWT_ACCESS, ml_now_ms() / 1000, &claims, eb);
   if(rc)
     return rc;
   rc = ml_repo_acquire(a->repo, &c, eb);

@@ -46,15 +46,15 @@ struct ml_auth;
 
 struct ml_auth_opts {
   struct ml_repo *repo;
-  const struct ml_log *log;      /* may be NULL */
-  const unsigned char *key;      /* copied; NULL: no tokens (the CLI's user commands) */
-  size_t keylen;                 /* >= ML_JWT_KEY_MIN when key is set */
-  int64_t access_ttl;            /* seconds */
-  int64_t refresh_ttl;           /* seconds */
-  struct ml_auth_pwcost cost;    /* {0, 0}: ml_auth_password_cost_default() */
-  int login_max_failures;        /* per minute, per username and per address; 0: 10 */
-  int64_t login_window_ms;       /* 0: 60000 */
-  size_t limiter_slots;          /* 0: 8192 */
+  const struct ml_log *log;   /* may be NULL */
+  const unsigned char *key;   /* copied; NULL: no tokens (the CLI's user commands) */
+  size_t keylen;              /* >= ML_JWT_KEY_MIN when key is set */
+  int64_t access_ttl;         /* seconds */
+  int64_t refresh_ttl;        /* seconds */
+  struct ml_auth_pwcost cost; /* {0, 0}: ml_auth_password_cost_default() */
+  int login_max_failures;     /* per minute, per username and per address; 0: 10 */
+  int64_t login_window_ms;    /* 0: 60000 */
+  size_t limiter_slots;       /* 0: 8192 */
 };
 
 /* Needs sodium_init() first. With a key, computes the dummy hash that
@@ -66,7 +66,7 @@ void ml_auth_destroy(struct ml_auth **a);
 
 /* Who a request acts as. */
 struct ml_principal {
-  int64_t user_id;               /* 0: nobody (open writes, a test switch) */
+  int64_t user_id; /* 0: nobody (open writes, a test switch) */
   enum ml_role role;
   char username[ML_AUTH_USERNAME_MAX + 1];
 };
@@ -105,8 +105,7 @@ ml_err ml_auth_revoke(struct ml_auth *a, const char *refresh, size_t len, struct
 /* Checks an access token and the user's row; fills *out with the user's
  * current role. ML_ERR_UNAUTHORIZED (eb says why), ML_ERR_DB, ML_ERR_BUSY. */
 ml_err ml_auth_authenticate(struct ml_auth *a, const char *token, size_t len,
-                            struct ml_arena *arena, struct ml_principal *out,
-                            struct ml_errbuf *eb);
+                            struct ml_arena *arena, struct ml_principal *out, struct ml_errbuf *eb);
 /* An access token for username valid ttl seconds (the CLI's `token`).
  * ML_ERR_NOT_FOUND, ML_ERR_FORBIDDEN (disabled user), ML_ERR_CONFIG. */
 ml_err ml_auth_mint_access(struct ml_auth *a, const char *username, int64_t ttl,
@@ -118,32 +117,30 @@ ml_err ml_auth_mint_access(struct ml_auth *a, const char *username, int64_t ttl,
  * or "role" (a taken username too); ML_ERR_DB, ML_ERR_NOMEM. */
 ml_err ml_auth_user_create(struct ml_auth *a, const char *username, const char *password,
                            size_t password_len, const char *role, struct ml_arena *arena,
-                           struct ml_user *out, struct ml_field_errors *fe,
-                           struct ml_errbuf *eb);
+                           struct ml_user *out, struct ml_field_errors *fe, struct ml_errbuf *eb);
 
 /* A change to a user; NULL / -1 leave a field alone. */
 struct ml_auth_user_change {
   const char *role;
   const char *password;
   size_t password_len;
-  int disabled;                  /* -1, 0 or 1 */
+  int disabled; /* -1, 0 or 1 */
 };
 /* Applies ch. A new password or disabling revokes every token of the user
  * (the token version moves, refresh tokens are revoked) in the same
  * transaction. ML_ERR_VALIDATION (fe), ML_ERR_NOT_FOUND, ML_ERR_CONFLICT
  * when it would leave no enabled admin, ML_ERR_DB. */
 ml_err ml_auth_user_update(struct ml_auth *a, int64_t id, const struct ml_auth_user_change *ch,
-                           struct ml_arena *arena, struct ml_user *out,
-                           struct ml_field_errors *fe, struct ml_errbuf *eb);
+                           struct ml_arena *arena, struct ml_user *out, struct ml_field_errors *fe,
+                           struct ml_errbuf *eb);
 /* ML_ERR_NOT_FOUND, ML_ERR_CONFLICT for the last enabled admin, ML_ERR_DB. */
 ml_err ml_auth_user_delete(struct ml_auth *a, int64_t id, struct ml_errbuf *eb);
-ml_err ml_auth_user_get(struct ml_auth *a, int64_t id, struct ml_arena *arena,
-                        struct ml_user *out, struct ml_errbuf *eb);
+ml_err ml_auth_user_get(struct ml_auth *a, int64_t id, struct ml_arena *arena, struct ml_user *out,
+                        struct ml_errbuf *eb);
 ml_err ml_auth_user_find(struct ml_auth *a, const char *username, struct ml_arena *arena,
                          struct ml_user *out, struct ml_errbuf *eb);
-ml_err ml_auth_user_list(struct ml_auth *a, int64_t offset, int64_t limit,
-                         struct ml_arena *arena, struct ml_user **items, size_t *n,
-                         int64_t *count, struct ml_errbuf *eb);
+ml_err ml_auth_user_list(struct ml_auth *a, int64_t offset, int64_t limit, struct ml_arena *arena,
+                         struct ml_user **items, size_t *n, int64_t *count, struct ml_errbuf *eb);
 ml_err ml_auth_user_count(struct ml_auth *a, int64_t *n, struct ml_errbuf *eb);
 
 /* The signing secret (secret.c). configured (MEDIALIB_JWT_SECRET) wins when

@@ -17,8 +17,8 @@
 
 #include "core/alloc.h"
 
-#define SIG_LEN 32      /* HMAC-SHA256 */
-#define SIG_B64_LEN 43  /* its base64url length without padding */
+#define SIG_LEN 32     /* HMAC-SHA256 */
+#define SIG_B64_LEN 43 /* its base64url length without padding */
 /* A header of ours is 36 bytes; anything much longer is not one. */
 #define HEADER_MAX 256
 
@@ -151,7 +151,8 @@ ml_err ml_jwt_sign(const struct ml_jwt_claims *c, const unsigned char *key, size
   }
   /* Claims in SimpleJWT's order; every value is a number or a checked
    * plain-ASCII string, so no escaping is needed. */
-  rc = ml_buf_addf(&payload, "{\"token_type\":\"%s\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"%s\","
+  rc = ml_buf_addf(&payload,
+                   "{\"token_type\":\"%s\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"%s\","
                    "\"user_id\":%lld",
                    c->type == ML_JWT_ACCESS ? "access" : "refresh", (long long)c->exp,
                    (long long)c->iat, c->jti, (long long)c->user_id);
@@ -216,8 +217,7 @@ static ml_err check_header(const char *seg, size_t n, struct ml_errbuf *eb) {
       }
       have_alg = 1;
     } else if(!strcmp(key, "typ")) {
-      if(!json_is_string(v) || strcmp(json_string_value(v), "JWT") ||
-         json_string_length(v) != 3) {
+      if(!json_is_string(v) || strcmp(json_string_value(v), "JWT") || json_string_length(v) != 3) {
         rc = ml_fail(eb, ML_ERR_UNAUTHORIZED, "token type header is not JWT");
         goto out;
       }
@@ -363,8 +363,7 @@ ml_err ml_jwt_verify(const char *token, size_t len, const unsigned char *key, si
   /* The signature: exactly 32 bytes, canonical encoding, compared in
    * constant time against our own MAC of "header.payload". */
   if((size_t)(token + len - dot2 - 1) != SIG_B64_LEN ||
-     ml_jwt_b64url_decode(dot2 + 1, SIG_B64_LEN, sig, sizeof(sig), &siglen) ||
-     siglen != SIG_LEN) {
+     ml_jwt_b64url_decode(dot2 + 1, SIG_B64_LEN, sig, sizeof(sig), &siglen) || siglen != SIG_LEN) {
     rc = ml_fail(eb, ML_ERR_UNAUTHORIZED, "token signature is malformed");
     goto out;
   }

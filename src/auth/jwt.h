@@ -38,13 +38,13 @@ enum ml_jwt_type { ML_JWT_ACCESS = 1, ML_JWT_REFRESH = 2 };
 
 struct ml_jwt_claims {
   enum ml_jwt_type type;
-  int64_t user_id;             /* > 0 */
-  int64_t iat;                 /* seconds since the epoch; 0 when absent */
-  int64_t exp;                 /* seconds since the epoch; required */
-  int64_t nbf;                 /* 0 when absent */
-  int64_t ver;                 /* token version of the user when issued, >= 0 */
+  int64_t user_id; /* > 0 */
+  int64_t iat;     /* seconds since the epoch; 0 when absent */
+  int64_t exp;     /* seconds since the epoch; required */
+  int64_t nbf;     /* 0 when absent */
+  int64_t ver;     /* token version of the user when issued, >= 0 */
   char jti[ML_JWT_JTI_MAX + 1];
-  char role[16];               /* "" when absent */
+  char role[16]; /* "" when absent */
 };
 
 /* Signs c (type, user_id, iat, exp, ver, jti, role; nbf when non-zero) with

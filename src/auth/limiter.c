@@ -10,9 +10,9 @@
 #define WAYS 8
 
 struct slot {
-  uint64_t hash;         /* 0: free */
-  int64_t window_start;  /* ms of the first failure of the window */
-  int64_t last;          /* ms of the latest failure */
+  uint64_t hash;        /* 0: free */
+  int64_t window_start; /* ms of the first failure of the window */
+  int64_t last;         /* ms of the latest failure */
   uint32_t failures;
 };
 

@@ -45,16 +45,16 @@ static ml_err read_secret(const char *path, unsigned char **key, size_t *keylen,
   ml_err rc = ML_OK;
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if(fd < 0)
-    return ml_fail(eb, errno == ENOENT ? ML_ERR_NOT_FOUND : ML_ERR_IO, "cannot open %s: %s",
-                   path, strerror(errno));
+    return ml_fail(eb, errno == ENOENT ? ML_ERR_NOT_FOUND : ML_ERR_IO, "cannot open %s: %s", path,
+                   strerror(errno));
   if(fstat(fd, &st) || !S_ISREG(st.st_mode)) {
     rc = ml_fail(eb, ML_ERR_CONFIG, "%s is not a regular file", path);
     goto out;
   }
   /* Like ssh with its keys: a secret others can read is not one. */
   if(st.st_mode & 077) {
-    rc = ml_fail(eb, ML_ERR_CONFIG, "%s is readable by others (mode %03o); run chmod 600 %s",
-                 path, (unsigned)(st.st_mode & 0777), path);
+    rc = ml_fail(eb, ML_ERR_CONFIG, "%s is readable by others (mode %03o); run chmod 600 %s", path,
+                 (unsigned)(st.st_mode & 0777), path);
     goto out;
   }
   while(n < sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {

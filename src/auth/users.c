@@ -24,8 +24,7 @@ static ml_err with_conn(struct ml_auth *a, struct ml_conn **c, struct ml_errbuf 
 
 ml_err ml_auth_user_create(struct ml_auth *a, const char *username, const char *password,
                            size_t password_len, const char *role, struct ml_arena *arena,
-                           struct ml_user *out, struct ml_field_errors *fe,
-                           struct ml_errbuf *eb) {
+                           struct ml_user *out, struct ml_field_errors *fe, struct ml_errbuf *eb) {
   char hash[ML_AUTH_HASH_MAX];
   struct ml_conn *c = NULL;
   enum ml_role r;
@@ -126,8 +125,8 @@ static ml_err update_in_tx(struct ml_conn *c, void *ctx) {
 }
 
 ml_err ml_auth_user_update(struct ml_auth *a, int64_t id, const struct ml_auth_user_change *ch,
-                           struct ml_arena *arena, struct ml_user *out,
-                           struct ml_field_errors *fe, struct ml_errbuf *eb) {
+                           struct ml_arena *arena, struct ml_user *out, struct ml_field_errors *fe,
+                           struct ml_errbuf *eb) {
   char hash[ML_AUTH_HASH_MAX];
   struct update_tx t;
   enum ml_role r = ML_ROLE_NONE;
@@ -196,8 +195,8 @@ ml_err ml_auth_user_delete(struct ml_auth *a, int64_t id, struct ml_errbuf *eb) 
   return rc;
 }
 
-ml_err ml_auth_user_get(struct ml_auth *a, int64_t id, struct ml_arena *arena,
-                        struct ml_user *out, struct ml_errbuf *eb) {
+ml_err ml_auth_user_get(struct ml_auth *a, int64_t id, struct ml_arena *arena, struct ml_user *out,
+                        struct ml_errbuf *eb) {
   struct ml_conn *c = NULL;
   ml_err rc = with_conn(a, &c, eb);
   if(rc)
@@ -220,9 +219,8 @@ ml_err ml_auth_user_find(struct ml_auth *a, const char *username, struct ml_aren
   return rc ? ml_fail(eb, rc, "cannot look up the user") : ML_OK;
 }
 
-ml_err ml_auth_user_list(struct ml_auth *a, int64_t offset, int64_t limit,
-                         struct ml_arena *arena, struct ml_user **items, size_t *n,
-                         int64_t *count, struct ml_errbuf *eb) {
+ml_err ml_auth_user_list(struct ml_auth *a, int64_t offset, int64_t limit, struct ml_arena *arena,
+                         struct ml_user **items, size_t *n, int64_t *count, struct ml_errbuf *eb) {
   struct ml_conn *c = NULL;
   ml_err rc = with_conn(a, &c, eb);
   if(rc)

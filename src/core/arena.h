@@ -20,7 +20,7 @@ void ml_arena_reset(struct ml_arena *a);
 
 /* 16-byte aligned; NULL when out of memory or over the ceiling. */
 void *ml_arena_alloc(struct ml_arena *a, size_t n);
-char *ml_arena_strdup(struct ml_arena *a, const char *s);  /* NULL s -> NULL */
+char *ml_arena_strdup(struct ml_arena *a, const char *s); /* NULL s -> NULL */
 /* Copies exactly n bytes of s (NULs included, unlike strndup) plus a NUL. */
 char *ml_arena_strndup(struct ml_arena *a, const char *s, size_t n);
 char *ml_arena_printf(struct ml_arena *a, const char *fmt, ...)

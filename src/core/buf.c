@@ -213,8 +213,8 @@ ml_err ml_buf_url_encode(struct ml_buf *b, const char *s) {
   ml_err rc = ML_OK;
   for(; *s && !rc; s++) {
     unsigned char c = (unsigned char)*s;
-    if((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-       c == '-' || c == '.' || c == '_' || c == '~') {
+    if((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+       c == '.' || c == '_' || c == '~') {
       rc = ml_buf_addc(b, (char)c);
     } else {
       char e[3] = {'%', hex[c >> 4], hex[c & 15]};

@@ -15,10 +15,10 @@
 #include "core/err.h"
 
 struct ml_buf {
-  char *data;   /* NUL-terminated; NULL until the first append */
+  char *data; /* NUL-terminated; NULL until the first append */
   size_t len;
   size_t cap;
-  size_t max;   /* hard limit on len */
+  size_t max; /* hard limit on len */
 };
 
 void ml_buf_init(struct ml_buf *b, size_t max);
@@ -33,8 +33,7 @@ ml_err ml_buf_reserve(struct ml_buf *b, size_t n);
 ml_err ml_buf_add(struct ml_buf *b, const void *data, size_t len);
 ml_err ml_buf_adds(struct ml_buf *b, const char *s);
 ml_err ml_buf_addc(struct ml_buf *b, char c);
-ml_err ml_buf_addf(struct ml_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+ml_err ml_buf_addf(struct ml_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 ml_err ml_buf_addi(struct ml_buf *b, int64_t v);
 
 /* JSON helpers: a quoted, escaped JSON string ("null" for NULL); invalid UTF-8

@@ -39,8 +39,8 @@ static const struct cfg_entry table[] = {
      "file://PATH (default: file://$DATA_DIR/blobs)"},
     {"jwt_secret", "MEDIALIB_JWT_SECRET", CFG_STR, "", 0, 0, CFG_SECRET, S(jwt_secret),
      "HS256 signing key, >= 32 bytes (default: generated into $DATA_DIR/jwt.secret)"},
-    {"max_upload", "MEDIALIB_MAX_UPLOAD", CFG_SIZE, "512MiB", 1, (int64_t)1 << 40, 0,
-     S(max_upload), "largest accepted file"},
+    {"max_upload", "MEDIALIB_MAX_UPLOAD", CFG_SIZE, "512MiB", 1, (int64_t)1 << 40, 0, S(max_upload),
+     "largest accepted file"},
     {"max_json_body", "MEDIALIB_MAX_JSON_BODY", CFG_SIZE, "64KiB", 1024, 16 << 20, 0,
      S(max_json_body), "largest accepted JSON body"},
     {"purge_url", "MEDIALIB_PURGE_URL", CFG_STR, "", 0, 0, 0, S(purge_url),
@@ -53,12 +53,12 @@ static const struct cfg_entry table[] = {
      "worker threads for slow work (fsync, commits, deletes)"},
     {"max_connections", "MEDIALIB_MAX_CONNECTIONS", CFG_INT, "16384", 16, 1000000, 0,
      S(max_connections), "global connection cap"},
-    {"max_connections_per_ip", "MEDIALIB_MAX_CONNECTIONS_PER_IP", CFG_INT, "1024", 0, 1000000,
-     0, S(max_connections_per_ip), "connections per client address (0: no cap)"},
+    {"max_connections_per_ip", "MEDIALIB_MAX_CONNECTIONS_PER_IP", CFG_INT, "1024", 0, 1000000, 0,
+     S(max_connections_per_ip), "connections per client address (0: no cap)"},
     {"idle_timeout", "MEDIALIB_IDLE_TIMEOUT", CFG_INT, "30", 1, 3600, 0, S(idle_timeout),
      "seconds an idle connection is kept"},
-    {"header_timeout", "MEDIALIB_HEADER_TIMEOUT", CFG_INT, "10", 1, 600, 0,
-     S(header_timeout), "seconds allowed to send the request line and headers"},
+    {"header_timeout", "MEDIALIB_HEADER_TIMEOUT", CFG_INT, "10", 1, 600, 0, S(header_timeout),
+     "seconds allowed to send the request line and headers"},
     {"min_body_rate", "MEDIALIB_MIN_BODY_RATE", CFG_SIZE, "1024", 0, (int64_t)1 << 30, 0,
      S(min_body_rate), "slowest accepted upload, bytes per second (0: off)"},
     {"connection_memory", "MEDIALIB_CONNECTION_MEMORY", CFG_SIZE, "32KiB", 8192, 1 << 20, 0,
@@ -72,17 +72,19 @@ static const struct cfg_entry table[] = {
     {"max_frames", "MEDIALIB_MAX_FRAMES", CFG_INT, "100", 1, 100000, 0, S(max_frames),
      "most frames of an animated image"},
     {"delivery_cache_ms", "MEDIALIB_DELIVERY_CACHE_MS", CFG_INT, "1000", 0, 60000, 0,
-     S(delivery_cache_ms), "how long file delivery may reuse what it read of a media (ms); "
+     S(delivery_cache_ms),
+     "how long file delivery may reuse what it read of a media (ms); "
      "writes by this process are seen at once, by others within this time"},
     {"intent_delay_ms", "MEDIALIB_INTENT_DELAY_MS", CFG_INT, "900000", 1000, 86400000, 0,
-     S(intent_delay_ms), "how long an unfinished upload's blob is kept before cleanup (ms); "
+     S(intent_delay_ms),
+     "how long an unfinished upload's blob is kept before cleanup (ms); "
      "longer than the slowest store write"},
     {"insecure_open_writes", "MEDIALIB_INSECURE_OPEN_WRITES", CFG_BOOL, "0", 0, 1, 0,
      S(insecure_open_writes), "accept writes without a token (testing only, never in production)"},
     {"access_ttl", "MEDIALIB_ACCESS_TTL", CFG_DURATION, "15m", 60, 86400, 0, S(access_ttl),
      "lifetime of access tokens (seconds, or 15m, 1h, 7d)"},
-    {"refresh_ttl", "MEDIALIB_REFRESH_TTL", CFG_DURATION, "7d", 300, 365 * 86400, 0,
-     S(refresh_ttl), "lifetime of refresh tokens (seconds, or 15m, 1h, 7d)"},
+    {"refresh_ttl", "MEDIALIB_REFRESH_TTL", CFG_DURATION, "7d", 300, 365 * 86400, 0, S(refresh_ttl),
+     "lifetime of refresh tokens (seconds, or 15m, 1h, 7d)"},
     {"private_api", "MEDIALIB_PRIVATE_API", CFG_BOOL, "0", 0, 1, 0, S(private_api),
      "1: reads of the API need a viewer token (file URLs stay public)"},
     {"login_max_failures", "MEDIALIB_LOGIN_MAX_FAILURES", CFG_INT, "10", 1, 1000000, 0,
@@ -170,8 +172,8 @@ static int parse_bool(const char *s, int64_t *out) {
     *out = 1;
     return 0;
   }
-  if(!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") ||
-     !strcasecmp(s, "off") || !*s) {
+  if(!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") ||
+     !*s) {
     *out = 0;
     return 0;
   }
@@ -213,8 +215,8 @@ static ml_err set_value(struct ml_config *cfg, const struct cfg_entry *e, const 
     break;
   }
   if(v < e->min || v > e->max)
-    return ml_fail(eb, ML_ERR_CONFIG, "%s: %lld is out of range [%lld, %lld]", e->env,
-                   (long long)v, (long long)e->min, (long long)e->max);
+    return ml_fail(eb, ML_ERR_CONFIG, "%s: %lld is out of range [%lld, %lld]", e->env, (long long)v,
+                   (long long)e->min, (long long)e->max);
   *(int64_t *)(base + e->offset) = v;
   return ML_OK;
 }
@@ -232,8 +234,7 @@ static ml_err load_file(struct ml_config *cfg, const char *path, struct ml_errbu
   int lineno = 0;
   ml_err rc = ML_OK;
   if(!f)
-    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_CONFIG: cannot open %s: %s", path,
-                   strerror(errno));
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_CONFIG: cannot open %s: %s", path, strerror(errno));
   while(!rc && fgets(line, sizeof(line), f)) {
     char *p = line, *eq, *end;
     const struct cfg_entry *e;
@@ -252,8 +253,8 @@ static ml_err load_file(struct ml_config *cfg, const char *path, struct ml_errbu
     }
     e = find_env(p, (size_t)(eq - p));
     if(!e) {
-      rc = ml_fail(eb, ML_ERR_CONFIG, "%s:%d: unknown setting '%.*s'", path, lineno,
-                   (int)(eq - p), p);
+      rc = ml_fail(eb, ML_ERR_CONFIG, "%s:%d: unknown setting '%.*s'", path, lineno, (int)(eq - p),
+                   p);
       break;
     }
     if(getenv(e->env))
@@ -312,12 +313,16 @@ ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb) {
     cfg->storage_url = u;
   }
   if(ml_log_level_parse(cfg->log_level, &lvl))
-    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_LOG: '%s' is not a level (debug, info, warn, "
-                   "error, off)", cfg->log_level);
+    return ml_fail(eb, ML_ERR_CONFIG,
+                   "MEDIALIB_LOG: '%s' is not a level (debug, info, warn, "
+                   "error, off)",
+                   cfg->log_level);
   if(*cfg->public_url && strncmp(cfg->public_url, "http://", 7) &&
      strncmp(cfg->public_url, "https://", 8))
-    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_PUBLIC_URL: '%s' must start with http:// or "
-                   "https://", cfg->public_url);
+    return ml_fail(eb, ML_ERR_CONFIG,
+                   "MEDIALIB_PUBLIC_URL: '%s' must start with http:// or "
+                   "https://",
+                   cfg->public_url);
   if(*cfg->public_url) { /* no trailing slash: URLs are built as base + "/media/..." */
     size_t n = strlen(cfg->public_url);
     while(n > 0 && cfg->public_url[n - 1] == '/')

@@ -15,37 +15,37 @@
 #include "core/log.h"
 
 struct ml_config {
-  char *listen;            /* host:port */
-  char *public_url;        /* "" = from the request's Host */
+  char *listen;     /* host:port */
+  char *public_url; /* "" = from the request's Host */
   char *data_dir;
-  char *database_url;      /* derived from data_dir when empty */
-  char *storage_url;       /* derived from data_dir when empty */
-  char *jwt_secret;        /* secret */
+  char *database_url; /* derived from data_dir when empty */
+  char *storage_url;  /* derived from data_dir when empty */
+  char *jwt_secret;   /* secret */
   char *purge_url;
   char *log_level;
-  char *test_faults;       /* test builds only: fault injection spec */
-  int64_t max_upload;      /* bytes */
-  int64_t max_json_body;   /* bytes */
-  int64_t threads;         /* HTTP event-loop threads, 0 = number of cores */
-  int64_t workers;         /* worker threads for slow work */
+  char *test_faults;     /* test builds only: fault injection spec */
+  int64_t max_upload;    /* bytes */
+  int64_t max_json_body; /* bytes */
+  int64_t threads;       /* HTTP event-loop threads, 0 = number of cores */
+  int64_t workers;       /* worker threads for slow work */
   int64_t max_connections;
   int64_t max_connections_per_ip;
-  int64_t idle_timeout;    /* seconds */
-  int64_t header_timeout;  /* seconds to receive the request line and headers */
-  int64_t min_body_rate;   /* bytes per second, checked after header_timeout */
-  int64_t connection_memory; /* libmicrohttpd per-connection buffer (max header size) */
-  int64_t shutdown_timeout;  /* seconds to finish in-flight requests on SIGTERM */
-  int64_t delete_deadline_ms; /* how long DELETE waits for storage to confirm */
-  int64_t intent_delay_ms;    /* how long an upload intent waits before it may clean up */
-  int64_t max_pixels;         /* largest accepted image, width x height */
-  int64_t max_frames;         /* most frames of an animated image */
-  int64_t delivery_cache_ms;  /* time to live of file delivery's cache; 0: off */
+  int64_t idle_timeout;         /* seconds */
+  int64_t header_timeout;       /* seconds to receive the request line and headers */
+  int64_t min_body_rate;        /* bytes per second, checked after header_timeout */
+  int64_t connection_memory;    /* libmicrohttpd per-connection buffer (max header size) */
+  int64_t shutdown_timeout;     /* seconds to finish in-flight requests on SIGTERM */
+  int64_t delete_deadline_ms;   /* how long DELETE waits for storage to confirm */
+  int64_t intent_delay_ms;      /* how long an upload intent waits before it may clean up */
+  int64_t max_pixels;           /* largest accepted image, width x height */
+  int64_t max_frames;           /* most frames of an animated image */
+  int64_t delivery_cache_ms;    /* time to live of file delivery's cache; 0: off */
   int64_t insecure_open_writes; /* bool: allow writes without a token (tests only) */
-  int64_t access_ttl;      /* seconds an access token lives */
-  int64_t refresh_ttl;     /* seconds a refresh token lives */
-  int64_t private_api;     /* bool: API reads need a viewer token (files stay public) */
-  int64_t login_max_failures; /* failed logins a minute per username and per address */
-  char *cors_origins;      /* comma-separated allowed origins; "" = none */
+  int64_t access_ttl;           /* seconds an access token lives */
+  int64_t refresh_ttl;          /* seconds a refresh token lives */
+  int64_t private_api;          /* bool: API reads need a viewer token (files stay public) */
+  int64_t login_max_failures;   /* failed logins a minute per username and per address */
+  char *cors_origins;           /* comma-separated allowed origins; "" = none */
 };
 
 /* Loads defaults, the optional config file, then the environment. On error

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+/* clang-format off */
 /*      NAME                  HTTP  code                          default message */
 #define ML_ERRORS(X)                                                                   \
   X(OK,                      200, "ok",                          "ok")                 \
@@ -45,11 +46,13 @@
   X(TOO_MANY_FRAMES,         422, "too_many_frames",             "the image has too many frames") \
   X(INVALID_IMAGE,           422, "invalid_image",               "the image header is corrupt")
 
+/* clang-format on */
+
 typedef enum {
 #define ML_ERR_ENUM(name, status, code, msg) ML_ERR_##name,
   ML_ERRORS(ML_ERR_ENUM)
 #undef ML_ERR_ENUM
-  ML_ERR__COUNT
+      ML_ERR__COUNT
 } ml_err;
 
 #define ML_OK ML_ERR_OK

@@ -43,14 +43,14 @@ void ml_log_write(const struct ml_log *lg, enum ml_log_level lvl, const char *re
                   const char *msg, const struct ml_log_field *fields, int nfields);
 
 /* ml_log(lg, ML_LOG_INFO, rid, "upload.stored", ML_LI("media_id", id), ML_LS("key", k)); */
-#define ml_log(lg, lvl, rid, msg, ...)                                                     \
-  do {                                                                                     \
-    const struct ml_log *ml_lg_ = (lg);                                                    \
-    if(ml_lg_ && (lvl) >= ml_lg_->level) {                                                 \
-      const struct ml_log_field ml_lf_[] = {{0}, __VA_ARGS__};                             \
-      ml_log_write(ml_lg_, (lvl), (rid), (msg), ml_lf_ + 1,                                \
-                   (int)(sizeof(ml_lf_) / sizeof(ml_lf_[0])) - 1);                         \
-    }                                                                                      \
+#define ml_log(lg, lvl, rid, msg, ...)                             \
+  do {                                                             \
+    const struct ml_log *ml_lg_ = (lg);                            \
+    if(ml_lg_ && (lvl) >= ml_lg_->level) {                         \
+      const struct ml_log_field ml_lf_[] = {{0}, __VA_ARGS__};     \
+      ml_log_write(ml_lg_, (lvl), (rid), (msg), ml_lf_ + 1,        \
+                   (int)(sizeof(ml_lf_) / sizeof(ml_lf_[0])) - 1); \
+    }                                                              \
   } while(0)
 
 #endif

@@ -87,8 +87,8 @@ int ml_time_http_parse(const char *s, time_t *t) {
   int day, hh, mm, ss, year, y2, m, wd;
   struct tm tm, back;
   time_t v;
-  if(strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-     s[16] != ' ' || s[19] != ':' || s[22] != ':' || s[25] != ' ' || strcmp(s + 26, "GMT"))
+  if(strlen(s) != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+     s[19] != ':' || s[22] != ':' || s[25] != ' ' || strcmp(s + 26, "GMT"))
     return -1;
   day = two_digits(s + 5);
   year = two_digits(s + 12);
@@ -96,8 +96,7 @@ int ml_time_http_parse(const char *s, time_t *t) {
   hh = two_digits(s + 17);
   mm = two_digits(s + 20);
   ss = two_digits(s + 23);
-  if(day < 1 || year < 0 || y2 < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 ||
-     ss > 60)
+  if(day < 1 || year < 0 || y2 < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
     return -1;
   year = year * 100 + y2;
   for(m = 0; m < 12; m++)

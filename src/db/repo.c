@@ -195,9 +195,7 @@ ml_err ml_repo_schema_version(struct ml_repo *r, int *version, struct ml_errbuf 
 
 /* The rest only forwards to the connection's backend. */
 
-ml_err ml_repo_begin(struct ml_conn *c, struct ml_errbuf *eb) {
-  return c->repo->ops->begin(c, eb);
-}
+ml_err ml_repo_begin(struct ml_conn *c, struct ml_errbuf *eb) { return c->repo->ops->begin(c, eb); }
 
 ml_err ml_repo_commit(struct ml_conn *c, struct ml_errbuf *eb) {
   return c->repo->ops->commit(c, eb);
@@ -312,8 +310,7 @@ ml_err ml_repo_user_get_by_name(struct ml_conn *c, const char *username, struct 
 }
 
 ml_err ml_repo_user_list(struct ml_conn *c, int64_t offset, int64_t limit, struct ml_arena *a,
-                         struct ml_user **items, size_t *n, int64_t *count,
-                         struct ml_errbuf *eb) {
+                         struct ml_user **items, size_t *n, int64_t *count, struct ml_errbuf *eb) {
   return c->repo->ops->user_list(c, offset, limit, a, items, n, count, eb);
 }
 
@@ -321,8 +318,7 @@ ml_err ml_repo_user_update(struct ml_conn *c, const struct ml_user *u, struct ml
   return c->repo->ops->user_update(c, u, eb);
 }
 
-ml_err ml_repo_user_touch_login(struct ml_conn *c, int64_t id, int64_t now,
-                                struct ml_errbuf *eb) {
+ml_err ml_repo_user_touch_login(struct ml_conn *c, int64_t id, int64_t now, struct ml_errbuf *eb) {
   return c->repo->ops->user_touch_login(c, id, now, eb);
 }
 
@@ -352,7 +348,6 @@ ml_err ml_repo_refresh_revoke_user(struct ml_conn *c, int64_t user_id, int64_t *
   return c->repo->ops->refresh_revoke_user(c, user_id, n, eb);
 }
 
-ml_err ml_repo_refresh_prune(struct ml_conn *c, int64_t before, int64_t *n,
-                             struct ml_errbuf *eb) {
+ml_err ml_repo_refresh_prune(struct ml_conn *c, int64_t before, int64_t *n, struct ml_errbuf *eb) {
   return c->repo->ops->refresh_prune(c, before, n, eb);
 }

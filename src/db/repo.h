@@ -38,26 +38,26 @@ struct ml_conn;
 enum ml_media_state {
   ML_MEDIA_PENDING = 0, /* upload reserved, blob not yet committed: invisible */
   ML_MEDIA_ACTIVE = 1,
-  ML_MEDIA_MISSING = 2  /* fsck found its blob gone: invisible, kept for the record */
+  ML_MEDIA_MISSING = 2 /* fsck found its blob gone: invisible, kept for the record */
 };
 
 struct ml_media {
   int64_t id;
-  int state;                 /* enum ml_media_state */
-  const char *title;         /* never NULL ("" when empty) */
+  int state;         /* enum ml_media_state */
+  const char *title; /* never NULL ("" when empty) */
   const char *alt_text;
   const char *caption;
   const char *folder;
-  const char *tags;          /* tags joined by ',' ("" for none); tags never contain ',' */
-  const char *filename;      /* cleaned display name */
-  const char *mime_type;     /* sniffed */
-  int64_t size;              /* bytes */
-  int64_t width, height;     /* pixels, 0 when unknown or not an image */
-  char sha256[65];           /* lowercase hex, "" while pending */
-  int64_t version;           /* 1, then +1 per replacement */
-  const char *storage_key;   /* blob key of the current version ("" while pending) */
-  int64_t created_at;        /* epoch ms */
-  int64_t updated_at;        /* epoch ms */
+  const char *tags;        /* tags joined by ',' ("" for none); tags never contain ',' */
+  const char *filename;    /* cleaned display name */
+  const char *mime_type;   /* sniffed */
+  int64_t size;            /* bytes */
+  int64_t width, height;   /* pixels, 0 when unknown or not an image */
+  char sha256[65];         /* lowercase hex, "" while pending */
+  int64_t version;         /* 1, then +1 per replacement */
+  const char *storage_key; /* blob key of the current version ("" while pending) */
+  int64_t created_at;      /* epoch ms */
+  int64_t updated_at;      /* epoch ms */
 };
 
 enum ml_order {
@@ -80,7 +80,7 @@ struct ml_media_filter {
   const char *tag;         /* has this tag; NULL = any */
   enum ml_order order;     /* ties broken by id in the same direction */
   int64_t offset;
-  int64_t limit;           /* 1..100 */
+  int64_t limit; /* 1..100 */
 };
 
 /* An outbox job. kind is e.g. "remove_blob"; key is the blob key. */
@@ -88,12 +88,12 @@ struct ml_job {
   int64_t id;
   const char *kind;
   const char *key;
-  int64_t media_id;          /* 0 when none */
+  int64_t media_id; /* 0 when none */
   int64_t attempts;
-  int64_t next_at;           /* epoch ms: not to run before */
-  int64_t lease_until;       /* epoch ms: claimed by someone until then */
-  const char *last_error;    /* "" when none */
-  int64_t created_at;        /* epoch ms */
+  int64_t next_at;        /* epoch ms: not to run before */
+  int64_t lease_until;    /* epoch ms: claimed by someone until then */
+  const char *last_error; /* "" when none */
+  int64_t created_at;     /* epoch ms */
 };
 
 /* A user who may log in (src/auth decides what the fields mean). */
@@ -112,9 +112,9 @@ struct ml_user {
 struct ml_refresh {
   const char *jti;
   int64_t user_id;
-  int64_t expires_at;        /* epoch ms */
+  int64_t expires_at; /* epoch ms */
   int revoked;
-  int64_t created_at;        /* epoch ms */
+  int64_t created_at; /* epoch ms */
 };
 
 /* Opens the backend named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db",
@@ -166,8 +166,7 @@ ml_err ml_repo_media_get(struct ml_conn *c, int64_t id, int include_pending, str
  * order. Cost: an index walk of offset + limit rows; a filter makes it a
  * walk of the active rows, checked one by one. */
 ml_err ml_repo_media_list(struct ml_conn *c, const struct ml_media_filter *f, struct ml_arena *a,
-                          struct ml_media **items, size_t *n, int64_t *count,
-                          struct ml_errbuf *eb);
+                          struct ml_media **items, size_t *n, int64_t *count, struct ml_errbuf *eb);
 /* Inserts every column but id (assigned into m->id, only on success; ids are
  * never reused); writes the tag rows (empty pieces skipped, repeats once). */
 ml_err ml_repo_media_insert(struct ml_conn *c, struct ml_media *m, struct ml_errbuf *eb);
@@ -190,8 +189,7 @@ ml_err ml_repo_job_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
  * runners (threads or processes) never hold the same job. Returns them in
  * *jobs (arena), lease_until already updated. */
 ml_err ml_repo_job_claim(struct ml_conn *c, int64_t now, int64_t lease_ms, size_t max,
-                         struct ml_arena *a, struct ml_job **jobs, size_t *n,
-                         struct ml_errbuf *eb);
+                         struct ml_arena *a, struct ml_job **jobs, size_t *n, struct ml_errbuf *eb);
 /* Records a failed attempt: attempts+1, next_at, last_error (NULL: ""),
  * lease cleared. ML_ERR_NOT_FOUND when the job is gone. */
 ml_err ml_repo_job_fail(struct ml_conn *c, int64_t id, int64_t next_at, const char *error,
@@ -236,14 +234,12 @@ ml_err ml_repo_user_get_by_name(struct ml_conn *c, const char *username, struct 
 /* Users in id order: *items is an arena array of *n rows, *count the total.
  * ML_ERR_BAD_REQUEST for limit outside 1..1000 or offset < 0. */
 ml_err ml_repo_user_list(struct ml_conn *c, int64_t offset, int64_t limit, struct ml_arena *a,
-                         struct ml_user **items, size_t *n, int64_t *count,
-                         struct ml_errbuf *eb);
+                         struct ml_user **items, size_t *n, int64_t *count, struct ml_errbuf *eb);
 /* Writes password_hash, role, disabled and token_version of row u->id
  * (username, created_at and last_login_at are left alone). NOT_FOUND. */
 ml_err ml_repo_user_update(struct ml_conn *c, const struct ml_user *u, struct ml_errbuf *eb);
 /* Sets last_login_at alone, so a login never undoes a concurrent change. */
-ml_err ml_repo_user_touch_login(struct ml_conn *c, int64_t id, int64_t now,
-                                struct ml_errbuf *eb);
+ml_err ml_repo_user_touch_login(struct ml_conn *c, int64_t id, int64_t now, struct ml_errbuf *eb);
 /* Deletes the user and its refresh tokens. NOT_FOUND. */
 ml_err ml_repo_user_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
 /* How many users there are; with admins_only, enabled admins only. */
@@ -260,7 +256,6 @@ ml_err ml_repo_refresh_get(struct ml_conn *c, const char *jti, struct ml_arena *
 ml_err ml_repo_refresh_revoke(struct ml_conn *c, const char *jti, struct ml_errbuf *eb);
 ml_err ml_repo_refresh_revoke_user(struct ml_conn *c, int64_t user_id, int64_t *n,
                                    struct ml_errbuf *eb);
-ml_err ml_repo_refresh_prune(struct ml_conn *c, int64_t before, int64_t *n,
-                             struct ml_errbuf *eb);
+ml_err ml_repo_refresh_prune(struct ml_conn *c, int64_t before, int64_t *n, struct ml_errbuf *eb);
 
 #endif

@@ -51,8 +51,7 @@ struct ml_repo_ops {
   ml_err (*media_get)(struct ml_conn *c, int64_t id, int include_pending, struct ml_arena *a,
                       struct ml_media *out, struct ml_errbuf *eb);
   ml_err (*media_list)(struct ml_conn *c, const struct ml_media_filter *f, struct ml_arena *a,
-                       struct ml_media **items, size_t *n, int64_t *count,
-                       struct ml_errbuf *eb);
+                       struct ml_media **items, size_t *n, int64_t *count, struct ml_errbuf *eb);
   ml_err (*media_insert)(struct ml_conn *c, struct ml_media *m, struct ml_errbuf *eb);
   ml_err (*media_update)(struct ml_conn *c, const struct ml_media *m, int64_t expect_version,
                          struct ml_errbuf *eb);
@@ -67,8 +66,7 @@ struct ml_repo_ops {
                     struct ml_errbuf *eb);
   ml_err (*job_delete)(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
   ml_err (*job_claim)(struct ml_conn *c, int64_t now, int64_t lease_ms, size_t max,
-                      struct ml_arena *a, struct ml_job **jobs, size_t *n,
-                      struct ml_errbuf *eb);
+                      struct ml_arena *a, struct ml_job **jobs, size_t *n, struct ml_errbuf *eb);
   ml_err (*job_fail)(struct ml_conn *c, int64_t id, int64_t next_at, const char *error,
                      struct ml_errbuf *eb);
   ml_err (*job_exists_for_key)(struct ml_conn *c, const char *key, int *exists,
@@ -107,12 +105,12 @@ struct ml_repo_ops {
 struct ml_repo {
   const struct ml_repo_ops *ops;
   pthread_mutex_t lock;
-  pthread_cond_t freed;      /* signalled when a connection goes back idle */
-  struct ml_conn **idle;     /* stack of idle connections, pool_size slots */
+  pthread_cond_t freed;  /* signalled when a connection goes back idle */
+  struct ml_conn **idle; /* stack of idle connections, pool_size slots */
   int pool_size;
   int nidle;
-  int acquire_timeout_ms;    /* ML_REPO_ACQUIRE_TIMEOUT_MS; tests shorten it */
-  int pool_ready;            /* lock and freed are initialised */
+  int acquire_timeout_ms; /* ML_REPO_ACQUIRE_TIMEOUT_MS; tests shorten it */
+  int pool_ready;         /* lock and freed are initialised */
 };
 
 /* The base of every backend's connection struct. */

@@ -78,11 +78,11 @@ enum stmt_id {
   ST__COUNT
 };
 
-#define MEDIA_COLS                                                                         \
+#define MEDIA_COLS                                                                        \
   "id, state, title, alt_text, caption, folder, tags, filename, mime_type, size, width, " \
   "height, sha256, version, storage_key, created_at, updated_at"
 #define JOB_COLS "id, kind, key, media_id, attempts, next_at, lease_until, last_error, created_at"
-#define USER_COLS                                                                          \
+#define USER_COLS \
   "id, username, password_hash, role, disabled, token_version, created_at, last_login_at"
 #define REFRESH_COLS "jti, user_id, expires_at, revoked, created_at"
 
@@ -91,14 +91,14 @@ enum stmt_id {
  * filters; the planner walks the ordering's index over active rows and
  * checks the filters row by row. ?1 folder, ?2 mime, ?3 mime prefix, ?4 tag,
  * ?5 LIKE pattern (already escaped and wrapped in %). */
-#define LIST_FILTER                                                                        \
-  " FROM media WHERE state = 1"                                                            \
-  " AND (?1 IS NULL OR folder = ?1)"                                                       \
-  " AND (?2 IS NULL OR mime_type = ?2)"                                                    \
-  " AND (?3 IS NULL OR substr(mime_type, 1, length(?3)) = ?3)"                             \
-  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM media_tags t"                                 \
-  "      WHERE t.media_id = media.id AND t.tag = ?4))"                                     \
-  " AND (?5 IS NULL OR title LIKE ?5 ESCAPE '\\' OR alt_text LIKE ?5 ESCAPE '\\'"          \
+#define LIST_FILTER                                                               \
+  " FROM media WHERE state = 1"                                                   \
+  " AND (?1 IS NULL OR folder = ?1)"                                              \
+  " AND (?2 IS NULL OR mime_type = ?2)"                                           \
+  " AND (?3 IS NULL OR substr(mime_type, 1, length(?3)) = ?3)"                    \
+  " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM media_tags t"                        \
+  "      WHERE t.media_id = media.id AND t.tag = ?4))"                            \
+  " AND (?5 IS NULL OR title LIKE ?5 ESCAPE '\\' OR alt_text LIKE ?5 ESCAPE '\\'" \
   "      OR caption LIKE ?5 ESCAPE '\\' OR filename LIKE ?5 ESCAPE '\\')"
 #define LIST_SQL(order) "SELECT " MEDIA_COLS LIST_FILTER " ORDER BY " order " LIMIT ?6 OFFSET ?7"
 
@@ -191,12 +191,10 @@ static struct sq_conn *sq(struct ml_conn *c) { return (struct sq_conn *)c; }
 static ml_err sq_error(struct sq_conn *c, int src, const char *what, struct ml_errbuf *eb) {
   switch(src & 0xff) {
   case SQLITE_BUSY:
-  case SQLITE_LOCKED:
-    return ml_fail(eb, ML_ERR_DB, "%s: database is locked", what);
+  case SQLITE_LOCKED: return ml_fail(eb, ML_ERR_DB, "%s: database is locked", what);
   case SQLITE_FULL:
     return ml_fail(eb, ML_ERR_INSUFFICIENT_STORAGE, "%s: database or disk is full", what);
-  case SQLITE_NOMEM:
-    return ml_fail(eb, ML_ERR_NOMEM, "%s: out of memory in SQLite", what);
+  case SQLITE_NOMEM: return ml_fail(eb, ML_ERR_NOMEM, "%s: out of memory in SQLite", what);
   default:
     /* The handle's message is more precise, when it is about this error. */
     if(c && c->db && sqlite3_errcode(c->db) == src)
@@ -209,8 +207,8 @@ static ml_err stmt_get(struct sq_conn *c, enum stmt_id id, sqlite3_stmt **out,
                        struct ml_errbuf *eb) {
   *out = NULL;
   if(!c->stmt[id]) {
-    int src = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                 &c->stmt[id], NULL);
+    int src =
+        sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id], NULL);
     if(src != SQLITE_OK) {
       ml_err rc = sq_error(c, src, "prepare", eb);
       sqlite3_finalize(c->stmt[id]);
@@ -527,8 +525,7 @@ static ml_err set_wal(struct sq_conn *c, const char *path, struct ml_errbuf *eb)
     src = sqlite3_step(st);
     if(src == SQLITE_ROW)
       break;
-    if(((src & 0xff) != SQLITE_BUSY && (src & 0xff) != SQLITE_LOCKED) ||
-       ml_mono_ns() >= give_up) {
+    if(((src & 0xff) != SQLITE_BUSY && (src & 0xff) != SQLITE_LOCKED) || ml_mono_ns() >= give_up) {
       rc = sq_error(c, src, "set WAL mode", eb);
       goto out;
     }
@@ -572,8 +569,8 @@ static ml_err sq_conn_open(struct ml_repo *repo, struct ml_conn **out, struct ml
     goto out;
 
   /* FULL: a commit the API has acknowledged survives a power cut. */
-  src = sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", NULL, NULL,
-                     NULL);
+  src =
+      sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", NULL, NULL, NULL);
   if(src != SQLITE_OK) {
     rc = sq_error(c, src, "connection setup", eb);
     goto out;
@@ -743,8 +740,8 @@ static int bind_filter(sqlite3_stmt *st, const struct ml_media_filter *f, const 
 }
 
 static ml_err sq_media_list(struct ml_conn *conn, const struct ml_media_filter *f,
-                            struct ml_arena *a, struct ml_media **items, size_t *n,
-                            int64_t *count, struct ml_errbuf *eb) {
+                            struct ml_arena *a, struct ml_media **items, size_t *n, int64_t *count,
+                            struct ml_errbuf *eb) {
   struct sq_conn *c = sq(conn);
   sqlite3_stmt *cst = NULL, *st = NULL;
   struct ml_media *rows = NULL;
@@ -756,8 +753,7 @@ static ml_err sq_media_list(struct ml_conn *conn, const struct ml_media_filter *
   *items = NULL;
   *n = 0;
   *count = 0;
-  if((unsigned)f->order >= ML_ORDER__COUNT || f->limit < 1 || f->limit > 100 ||
-     f->offset < 0) {
+  if((unsigned)f->order >= ML_ORDER__COUNT || f->limit < 1 || f->limit > 100 || f->offset < 0) {
     rc = ml_fail(eb, ML_ERR_BAD_REQUEST, "list: bad ordering, limit or offset");
     goto out;
   }
@@ -1259,8 +1255,8 @@ out:
   return rc;
 }
 
-static ml_err sq_job_retry_now(struct ml_conn *conn, int64_t now, int64_t limit,
-                               int64_t *changed, struct ml_errbuf *eb) {
+static ml_err sq_job_retry_now(struct ml_conn *conn, int64_t now, int64_t limit, int64_t *changed,
+                               struct ml_errbuf *eb) {
   struct sq_conn *c = sq(conn);
   sqlite3_stmt *st = NULL;
   ml_err rc;
@@ -1343,8 +1339,7 @@ static ml_err write_error(struct sq_conn *c, int src, const char *what, struct m
       return ml_fail(eb, ML_ERR_NOT_FOUND, "%s: no such user", what);
     case SQLITE_CONSTRAINT_CHECK:
       return ml_fail(eb, ML_ERR_BAD_REQUEST, "%s: value out of range", what);
-    default:
-      break;
+    default: break;
     }
   }
   return sq_error(c, src, what, eb);
@@ -1414,8 +1409,8 @@ out:
   return rc;
 }
 
-static ml_err sq_user_get(struct ml_conn *conn, int64_t id, struct ml_arena *a,
-                          struct ml_user *out, struct ml_errbuf *eb) {
+static ml_err sq_user_get(struct ml_conn *conn, int64_t id, struct ml_arena *a, struct ml_user *out,
+                          struct ml_errbuf *eb) {
   return user_get(sq(conn), id, NULL, a, out, eb);
 }
 
@@ -1448,14 +1443,14 @@ out:
 
 static ml_err sq_user_count(struct ml_conn *conn, int admins_only, int64_t *n,
                             struct ml_errbuf *eb) {
-  return query_int64(sq(conn), admins_only ? ST_USER_COUNT_ADMINS : ST_USER_COUNT, n,
-                     "count users", eb);
+  return query_int64(sq(conn), admins_only ? ST_USER_COUNT_ADMINS : ST_USER_COUNT, n, "count users",
+                     eb);
 }
 
 /* As media_list: the count statement is left on its row, unreset, so the
  * page reads the same snapshot and the two agree. */
-static ml_err sq_user_list(struct ml_conn *conn, int64_t offset, int64_t limit,
-                           struct ml_arena *a, struct ml_user **items, size_t *n, int64_t *count,
+static ml_err sq_user_list(struct ml_conn *conn, int64_t offset, int64_t limit, struct ml_arena *a,
+                           struct ml_user **items, size_t *n, int64_t *count,
                            struct ml_errbuf *eb) {
   struct sq_conn *c = sq(conn);
   sqlite3_stmt *cst = NULL, *st = NULL;
@@ -1512,8 +1507,8 @@ out:
 }
 
 /* Runs an UPDATE or DELETE of one row (?1 = id) and reports a missing row. */
-static ml_err change_one(struct sq_conn *c, sqlite3_stmt *st, const char *what,
-                         const char *missing, struct ml_errbuf *eb) {
+static ml_err change_one(struct sq_conn *c, sqlite3_stmt *st, const char *what, const char *missing,
+                         struct ml_errbuf *eb) {
   int src = sqlite3_step(st);
   if(src != SQLITE_DONE)
     return write_error(c, src, what, eb);
@@ -1522,8 +1517,7 @@ static ml_err change_one(struct sq_conn *c, sqlite3_stmt *st, const char *what,
   return ML_OK;
 }
 
-static ml_err sq_user_update(struct ml_conn *conn, const struct ml_user *u,
-                             struct ml_errbuf *eb) {
+static ml_err sq_user_update(struct ml_conn *conn, const struct ml_user *u, struct ml_errbuf *eb) {
   struct sq_conn *c = sq(conn);
   sqlite3_stmt *st = NULL;
   ml_err rc;
@@ -1674,8 +1668,7 @@ static ml_err sq_refresh_revoke(struct ml_conn *conn, const char *jti, struct ml
     rc = sq_error(c, src, "revoke refresh token", eb);
     goto out;
   }
-  rc = change_one(c, st, "revoke refresh token", "no such refresh token",
-                  eb);
+  rc = change_one(c, st, "revoke refresh token", "no such refresh token", eb);
 
 out:
   stmt_done(st);
@@ -1718,7 +1711,9 @@ static ml_err sq_refresh_prune(struct ml_conn *conn, int64_t before, int64_t *n,
 }
 
 #ifdef ML_TEST_HOOKS
-struct sqlite3 *ml_repo_sqlite_handle(struct ml_conn *c) { return sq(c)->db; }
+struct sqlite3 *ml_repo_sqlite_handle(struct ml_conn *c) {
+  return sq(c)->db;
+}
 #endif
 
 const struct ml_repo_ops ml_repo_sqlite_ops = {

@@ -89,8 +89,8 @@ int ml_cond_none_match(const char *if_none_match, const char *etag) {
   return elems > 0 && matched;
 }
 
-int ml_cond_not_modified(const char *if_none_match, const char *if_modified_since,
-                         const char *etag, time_t last_modified) {
+int ml_cond_not_modified(const char *if_none_match, const char *if_modified_since, const char *etag,
+                         time_t last_modified) {
   time_t since;
   if(if_none_match)
     return ml_cond_none_match(if_none_match, etag);

@@ -14,8 +14,8 @@ int ml_cond_none_match(const char *if_none_match, const char *etag);
 /* Should a GET/HEAD be answered 304? If-None-Match wins when present;
  * otherwise If-Modified-Since (an IMF-fixdate; unparsable is ignored) is
  * compared with last_modified. Either header may be NULL. */
-int ml_cond_not_modified(const char *if_none_match, const char *if_modified_since,
-                         const char *etag, time_t last_modified);
+int ml_cond_not_modified(const char *if_none_match, const char *if_modified_since, const char *etag,
+                         time_t last_modified);
 
 /* If-Range: may the Range header be honoured? NULL if_range: yes. An entity
  * tag must match strongly (W/ never matches); a date must equal

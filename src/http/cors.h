@@ -49,7 +49,8 @@ struct ml_cors_header {
 
 /* The headers of a 204 answer to a preflight from an allowed origin (the
  * caller checked ml_cors_allowed). Returns how many were written to out. */
-size_t ml_cors_preflight_headers(const char *origin, struct ml_cors_header out[ML_CORS_HEADERS_MAX]);
+size_t ml_cors_preflight_headers(const char *origin,
+                                 struct ml_cors_header out[ML_CORS_HEADERS_MAX]);
 /* The headers any other answer gets: for an allowed origin, the origin,
  * the exposed headers and Vary: Origin; for a request without Origin or
  * from another origin, only Vary: Origin when CORS is enabled (a cache must

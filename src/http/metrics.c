@@ -92,19 +92,18 @@ ml_err ml_metrics_format(struct ml_metrics *m, struct ml_buf *b) {
                         "# TYPE medialib_http_request_duration_seconds histogram\n");
   for(int i = 0; !rc && i < m->nh; i++) {
     for(size_t k = 0; !rc && k < NBUCKETS; k++)
-      rc = ml_buf_addf(b,
-                       "medialib_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
-                       "%llu\n",
-                       m->h[i].route, bucket_ms[k] / 1000.0,
-                       (unsigned long long)m->h[i].buckets[k]);
+      rc =
+          ml_buf_addf(b,
+                      "medialib_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+                      "%llu\n",
+                      m->h[i].route, bucket_ms[k] / 1000.0, (unsigned long long)m->h[i].buckets[k]);
     if(!rc)
       rc = ml_buf_addf(b,
                        "medialib_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
                        "%llu\nmedialib_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
                        "medialib_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
                        m->h[i].route, (unsigned long long)m->h[i].count, m->h[i].route,
-                       m->h[i].sum_ms / 1000.0, m->h[i].route,
-                       (unsigned long long)m->h[i].count);
+                       m->h[i].sum_ms / 1000.0, m->h[i].route, (unsigned long long)m->h[i].count);
   }
   if(!rc)
     rc = ml_buf_addf(b,

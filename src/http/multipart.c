@@ -40,10 +40,10 @@ struct ml_multipart {
   void *ctx;
   enum mp_state state;
   ml_err failed_rc;
-  size_t match;                /* bytes of delim matched: held, not yet data */
+  size_t match; /* bytes of delim matched: held, not yet data */
   size_t dlen;
   unsigned nparts;
-  unsigned long long offset;   /* body bytes before the current feed */
+  unsigned long long offset; /* body bytes before the current feed */
   size_t hlen;
   char delim[4 + MP_BOUNDARY_MAX + 1];
   char hdr[MP_HDR_MAX + 1];
@@ -319,8 +319,8 @@ struct part_info {
 };
 
 static ml_err bad_disposition(const struct ml_multipart *mp, struct ml_errbuf *eb) {
-  return ml_fail(eb, ML_ERR_BAD_REQUEST,
-                 "multipart: part %u has a malformed Content-Disposition", mp->nparts);
+  return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u has a malformed Content-Disposition",
+                 mp->nparts);
 }
 
 /* Content-Disposition: form-data; name="x"; filename="y"; filename*=... The
@@ -388,8 +388,7 @@ static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_in
 
 /* The complete header block in mp->hdr (ending with an empty line). Lines
  * become NUL-terminated in place; the strings in *pi point into mp->hdr. */
-static ml_err parse_headers(struct ml_multipart *mp, struct part_info *pi,
-                            struct ml_errbuf *eb) {
+static ml_err parse_headers(struct ml_multipart *mp, struct part_info *pi, struct ml_errbuf *eb) {
   char *s = mp->hdr, *end = mp->hdr + mp->hlen - 2; /* without the empty line */
   int have_disp = 0, have_type = 0;
   ml_err rc = ML_OK;
@@ -405,8 +404,8 @@ static ml_err parse_headers(struct ml_multipart *mp, struct part_info *pi,
                        "multipart: part %u has a control character in its headers", mp->nparts);
     }
     if(eol >= end || eol[1] != '\n')
-      return ml_fail(eb, ML_ERR_BAD_REQUEST,
-                     "multipart: part %u has a header line without CRLF", mp->nparts);
+      return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u has a header line without CRLF",
+                     mp->nparts);
     *eol = '\0';
     for(colon = s; is_tchar((unsigned char)*colon); colon++)
       ;
@@ -426,8 +425,8 @@ static ml_err parse_headers(struct ml_multipart *mp, struct part_info *pi,
         return rc;
     } else if(colon - s == 12 && !strncasecmp(s, "Content-Type", 12)) {
       if(have_type++)
-        return ml_fail(eb, ML_ERR_BAD_REQUEST,
-                       "multipart: part %u has two Content-Type headers", mp->nparts);
+        return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u has two Content-Type headers",
+                       mp->nparts);
       pi->content_type = *val ? val : NULL;
     }
     s = eol + 2;
@@ -465,8 +464,8 @@ static ml_err scan_headers(struct ml_multipart *mp, const char *data, size_t len
       continue;
     if(mp->hlen < 2 || mp->hdr[mp->hlen - 2] != '\r') {
       rc = ml_fail(eb, ML_ERR_BAD_REQUEST,
-                   "multipart: part %u has a header line without CRLF (at byte %llu)",
-                   mp->nparts, mp->offset + i - 1);
+                   "multipart: part %u has a header line without CRLF (at byte %llu)", mp->nparts,
+                   mp->offset + i - 1);
       break;
     }
     if(!(mp->hlen == 2 && !memcmp(mp->hdr, "\r\n", 2)) &&
@@ -494,12 +493,8 @@ ml_err ml_multipart_feed(struct ml_multipart *mp, const char *data, size_t len,
     char c;
     switch(mp->state) {
     case MP_PREAMBLE:
-    case MP_DATA:
-      rc = scan_body(mp, data, len, &i);
-      break;
-    case MP_HEADERS:
-      rc = scan_headers(mp, data, len, &i, eb);
-      break;
+    case MP_DATA: rc = scan_body(mp, data, len, &i); break;
+    case MP_HEADERS: rc = scan_headers(mp, data, len, &i, eb); break;
     case MP_AFTER_DELIM:
       c = data[i++];
       if(c == '-')
@@ -509,28 +504,36 @@ ml_err ml_multipart_feed(struct ml_multipart *mp, const char *data, size_t len,
       else if(is_ows(c))
         mp->state = MP_PADDING;
       else
-        rc = ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: unexpected byte after a boundary "
-                     "(at byte %llu)", mp->offset + i - 1);
+        rc = ml_fail(eb, ML_ERR_BAD_REQUEST,
+                     "multipart: unexpected byte after a boundary "
+                     "(at byte %llu)",
+                     mp->offset + i - 1);
       break;
     case MP_CLOSE_DASH:
       if(data[i++] == '-')
         mp->state = MP_EPILOGUE;
       else
-        rc = ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: unexpected byte after a boundary "
-                     "(at byte %llu)", mp->offset + i - 1);
+        rc = ml_fail(eb, ML_ERR_BAD_REQUEST,
+                     "multipart: unexpected byte after a boundary "
+                     "(at byte %llu)",
+                     mp->offset + i - 1);
       break;
     case MP_PADDING:
       c = data[i++];
       if(c == '\r')
         mp->state = MP_DELIM_LF;
       else if(!is_ows(c))
-        rc = ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: unexpected byte after a boundary "
-                     "(at byte %llu)", mp->offset + i - 1);
+        rc = ml_fail(eb, ML_ERR_BAD_REQUEST,
+                     "multipart: unexpected byte after a boundary "
+                     "(at byte %llu)",
+                     mp->offset + i - 1);
       break;
     case MP_DELIM_LF:
       if(data[i++] != '\n') {
-        rc = ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: boundary line not ended by CRLF "
-                     "(at byte %llu)", mp->offset + i - 1);
+        rc = ml_fail(eb, ML_ERR_BAD_REQUEST,
+                     "multipart: boundary line not ended by CRLF "
+                     "(at byte %llu)",
+                     mp->offset + i - 1);
       } else if(mp->nparts == MP_MAX_PARTS) {
         rc = ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: more than %d parts", MP_MAX_PARTS);
       } else {
@@ -539,12 +542,8 @@ ml_err ml_multipart_feed(struct ml_multipart *mp, const char *data, size_t len,
         mp->state = MP_HEADERS;
       }
       break;
-    case MP_EPILOGUE:
-      i = len;
-      break;
-    case MP_FAILED:
-      rc = mp->failed_rc;
-      break;
+    case MP_EPILOGUE: i = len; break;
+    case MP_FAILED: rc = mp->failed_rc; break;
     }
   }
   if(rc) {
@@ -557,19 +556,15 @@ ml_err ml_multipart_feed(struct ml_multipart *mp, const char *data, size_t len,
 
 ml_err ml_multipart_finish(struct ml_multipart *mp, struct ml_errbuf *eb) {
   switch(mp->state) {
-  case MP_EPILOGUE:
-    return ML_OK;
-  case MP_FAILED:
-    return ml_fail(eb, mp->failed_rc, "multipart: the body was already refused");
-  case MP_PREAMBLE:
-    return ml_fail(eb, ML_ERR_TRUNCATED, "multipart: the body has no boundary");
+  case MP_EPILOGUE: return ML_OK;
+  case MP_FAILED: return ml_fail(eb, mp->failed_rc, "multipart: the body was already refused");
+  case MP_PREAMBLE: return ml_fail(eb, ML_ERR_TRUNCATED, "multipart: the body has no boundary");
   case MP_HEADERS:
     return ml_fail(eb, ML_ERR_TRUNCATED, "multipart: the body ended in the headers of part %u",
                    mp->nparts);
   case MP_DATA:
     return ml_fail(eb, ML_ERR_TRUNCATED, "multipart: the body ended in part %u", mp->nparts);
   default:
-    return ml_fail(eb, ML_ERR_TRUNCATED,
-                   "multipart: the body ended before the closing boundary");
+    return ml_fail(eb, ML_ERR_TRUNCATED, "multipart: the body ended before the closing boundary");
   }
 }

@@ -21,8 +21,7 @@ struct ml_multipart_cb {
    * unescaped), NULL when the part is not a file; content_type: NULL when
    * absent. Strings live until part_end. A non-OK return stops parsing and
    * is returned by ml_multipart_feed. */
-  ml_err (*part_begin)(void *ctx, const char *name, const char *filename,
-                       const char *content_type);
+  ml_err (*part_begin)(void *ctx, const char *name, const char *filename, const char *content_type);
   /* Some of the part's bytes (called zero or more times). */
   ml_err (*part_data)(void *ctx, const char *data, size_t len);
   /* The part ended (its closing boundary was seen). */

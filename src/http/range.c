@@ -38,8 +38,8 @@ static int parse_u64(const char **p, const char *end, uint64_t *out) {
 }
 
 /* One range-spec in [s, end), already stripped of the list's whitespace. */
-static enum spec_kind parse_spec(const char *s, const char *end, uint64_t size,
-                                 uint64_t *start, uint64_t *len) {
+static enum spec_kind parse_spec(const char *s, const char *end, uint64_t size, uint64_t *start,
+                                 uint64_t *len) {
   uint64_t first, last;
   if(s < end && *s == '-') {
     /* suffix-range: the last N bytes */

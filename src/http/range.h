@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 enum ml_range_result {
-  ML_RANGE_NONE = 0,       /* no usable Range: send the whole representation (200) */
-  ML_RANGE_OK,             /* one satisfiable range in *start, *len: 206 */
-  ML_RANGE_UNSATISFIABLE   /* every range lies past the end: 416 */
+  ML_RANGE_NONE = 0,     /* no usable Range: send the whole representation (200) */
+  ML_RANGE_OK,           /* one satisfiable range in *start, *len: 206 */
+  ML_RANGE_UNSATISFIABLE /* every range lies past the end: 416 */
 };
 
 /*

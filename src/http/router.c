@@ -18,9 +18,12 @@ unsigned ml_router_method(const char *m) {
   case 'G': return !strcmp(m, "GET") ? ML_M_GET : ML_M_OTHER;
   case 'H': return !strcmp(m, "HEAD") ? ML_M_HEAD : ML_M_OTHER;
   case 'P':
-    if(!strcmp(m, "POST")) return ML_M_POST;
-    if(!strcmp(m, "PUT")) return ML_M_PUT;
-    if(!strcmp(m, "PATCH")) return ML_M_PATCH;
+    if(!strcmp(m, "POST"))
+      return ML_M_POST;
+    if(!strcmp(m, "PUT"))
+      return ML_M_PUT;
+    if(!strcmp(m, "PATCH"))
+      return ML_M_PATCH;
     return ML_M_OTHER;
   case 'D': return !strcmp(m, "DELETE") ? ML_M_DELETE : ML_M_OTHER;
   case 'O': return !strcmp(m, "OPTIONS") ? ML_M_OPTIONS : ML_M_OTHER;

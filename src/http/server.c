@@ -63,7 +63,7 @@ struct ml_http {
   struct MHD_Daemon *daemon;
   struct ml_http_opts o;
   atomic_int inflight;
-  char id_prefix[17];       /* random per process: request ids are prefix + counter */
+  char id_prefix[17]; /* random per process: request ids are prefix + counter */
   atomic_ullong id_counter;
   int port;
   pthread_mutex_t mu; /* guards conns */
@@ -84,12 +84,12 @@ struct ml_req_priv {
   int64_t bytes_out;
   int started;
   int suspended;
-  int failed;           /* an error answer is pending: drain the body */
-  int preflight;        /* a CORS preflight, answered by the server itself */
+  int failed;    /* an error answer is pending: drain the body */
+  int preflight; /* a CORS preflight, answered by the server itself */
   int64_t drained;
   void (*work)(struct ml_req *r);
   atomic_int work_done;
-  ml_err err;           /* for the access log */
+  ml_err err; /* for the access log */
   char err_msg[160];
   char client[64];
   char *base_url;
@@ -315,8 +315,7 @@ void ml_req_fd(struct ml_req *r, unsigned status, int fd, uint64_t offset, uint6
 }
 
 void ml_req_empty(struct ml_req *r, unsigned status) {
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
   set_response(r, status, resp, 0);
 }
 
@@ -361,8 +360,7 @@ const char *ml_req_client_addr(struct ml_req *r) {
   if(ci && ci->client_addr) {
     const struct sockaddr *sa = ci->client_addr;
     if(sa->sa_family == AF_INET)
-      inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, p->client,
-                sizeof(p->client));
+      inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, p->client, sizeof(p->client));
     else if(sa->sa_family == AF_INET6)
       inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, p->client,
                 sizeof(p->client));
@@ -574,7 +572,8 @@ static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const cha
     const char *shape = smuggling_shape(r);
     if(shape || parse_content_length(r)) {
       char msg[128];
-      snprintf(msg, sizeof(msg), "ambiguous request body: %s", shape ? shape : "bad Content-Length");
+      snprintf(msg, sizeof(msg), "ambiguous request body: %s",
+               shape ? shape : "bad Content-Length");
       ml_req_error(r, ML_ERR_BAD_REQUEST, msg, NULL);
       ml_req_add_header(r, "Connection", "close");
       return queue(r);
@@ -646,9 +645,8 @@ static enum MHD_Result body_call(struct ml_http *h, struct ml_req *r, const char
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **req_cls) {
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls) {
   struct ml_http *h = cls;
   struct ml_req *r = *req_cls;
   struct ml_req_priv *p;
@@ -743,8 +741,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
              ML_LI("bytes_in", r->body_bytes), ML_LI("bytes_out", p->bytes_out),
              ML_LD("duration_ms", ms), ML_LS("client", ml_req_client_addr(r)),
              ML_LS("error", p->err ? ml_err_code(p->err) : NULL),
-             ML_LS("error_message", p->err ? p->err_msg : NULL),
-             ML_LB("aborted", aborted));
+             ML_LS("error_message", p->err ? p->err_msg : NULL), ML_LB("aborted", aborted));
     }
   }
   if(p->rec && atomic_load(&p->rec->phase) != PHASE_CLOSING)
@@ -826,8 +823,8 @@ ml_err ml_http_start(const struct ml_http_opts *o, struct ml_http **out, struct 
   struct ml_http *h;
   struct sockaddr_storage ss;
   socklen_t sslen;
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                   MHD_USE_ITC;
+  unsigned flags =
+      MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
   const union MHD_DaemonInfo *info;
   ml_err rc = parse_listen(o->listen, &ss, &sslen, eb);
   if(rc)
@@ -856,19 +853,14 @@ ml_err ml_http_start(const struct ml_http_opts *o, struct ml_http **out, struct 
   pthread_cond_init(&h->cv, NULL);
   h->conns.next = h->conns.prev = &h->conns;
   h->daemon = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_access, h,
-      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+      flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 1 ? o->threads : 1),
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_connections_per_ip,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      (unsigned)o->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->connection_memory,
-      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-      MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-      MHD_OPTION_END);
+      MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
   if(!h->daemon) {
     rc = ml_fail(eb, ML_ERR_CONFIG, "cannot listen on %s: %s", o->listen,
                  errno ? strerror(errno) : "libmicrohttpd refused to start");

@@ -26,19 +26,19 @@ struct ml_metrics;
 struct ml_cors;
 
 struct ml_http_opts {
-  const char *listen;             /* "127.0.0.1:8080", "[::1]:0", ":8080" */
-  int threads;                    /* event-loop threads, >= 1 */
+  const char *listen; /* "127.0.0.1:8080", "[::1]:0", ":8080" */
+  int threads;        /* event-loop threads, >= 1 */
   int max_connections;
-  int max_connections_per_ip;     /* 0: no cap */
-  int idle_timeout;               /* seconds */
-  int header_timeout;             /* seconds */
-  int64_t min_body_rate;          /* bytes per second; 0: off */
-  int64_t connection_memory;      /* bytes; bounds request line + headers */
+  int max_connections_per_ip; /* 0: no cap */
+  int idle_timeout;           /* seconds */
+  int header_timeout;         /* seconds */
+  int64_t min_body_rate;      /* bytes per second; 0: off */
+  int64_t connection_memory;  /* bytes; bounds request line + headers */
   const struct ml_log *log;
-  struct ml_workers *workers;     /* for ml_req_defer */
+  struct ml_workers *workers; /* for ml_req_defer */
   const struct ml_router *router;
-  struct ml_metrics *metrics;     /* may be NULL */
-  const struct ml_cors *cors;     /* allowed origins (http/cors.h); NULL: no CORS */
+  struct ml_metrics *metrics; /* may be NULL */
+  const struct ml_cors *cors; /* allowed origins (http/cors.h); NULL: no CORS */
 };
 
 /* One request, from the request line to the access log line. Handlers read
@@ -46,17 +46,17 @@ struct ml_http_opts {
 struct ml_req {
   struct ml_http *http;
   const struct ml_route *route;
-  struct ml_arena *arena;          /* request lifetime */
+  struct ml_arena *arena; /* request lifetime */
   const struct ml_log *log;
-  unsigned method;                 /* enum ml_method */
+  unsigned method; /* enum ml_method */
   const char *method_str;
-  const char *path;                /* percent-decoded path */
-  const char *query;               /* raw query string without '?' ("" if none) */
+  const char *path;  /* percent-decoded path */
+  const char *query; /* raw query string without '?' ("" if none) */
   struct ml_route_params params;
   char request_id[65];
-  int64_t content_length;          /* -1: not given (chunked or none) */
-  int64_t body_bytes;              /* received so far */
-  void *state;                     /* the route's per-request state */
+  int64_t content_length; /* -1: not given (chunked or none) */
+  int64_t body_bytes;     /* received so far */
+  void *state;            /* the route's per-request state */
   /* private to the server */
   struct ml_req_priv *priv;
 };

@@ -85,8 +85,8 @@ static ml_err rd_get(struct reader *r, int64_t off, size_t n, size_t ahead, cons
                      const unsigned char **p) {
   size_t want, got = 0;
   if(off < 0 || n > WINDOW || off > INT64_MAX - (int64_t)n)
-    return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "%s: the %s lies beyond any possible file",
-                   r->fmt, what);
+    return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "%s: the %s lies beyond any possible file", r->fmt,
+                   what);
   if(off >= r->win_off && off + (int64_t)n <= r->win_off + (int64_t)r->win_len) {
     *p = r->win + (off - r->win_off);
     return ML_OK;
@@ -258,8 +258,7 @@ static ml_err probe_png(struct reader *r, struct ml_image_info *info) {
         return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "PNG: acTL CRC mismatch");
       frames = be32(p + 4);
       if(frames == 0 || frames > U31_MAX)
-        return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "PNG: acTL claims %" PRIu32 " frames",
-                       frames);
+        return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "PNG: acTL claims %" PRIu32 " frames", frames);
       info->frames = frames;
       have_actl = 1;
     }
@@ -296,8 +295,7 @@ static ml_err probe_jpeg(struct reader *r, struct ml_image_info *info) {
       return rc;
     if(p[0] != 0xff)
       return ml_fail(r->eb, ML_ERR_UNPROCESSABLE,
-                     "JPEG: byte %lld is 0x%02x where a marker should start", (long long)off,
-                     p[0]);
+                     "JPEG: byte %lld is 0x%02x where a marker should start", (long long)off, p[0]);
     /* any number of 0xFF fill bytes may precede the marker code */
     do {
       off = off_add(off, 1);
@@ -526,8 +524,7 @@ static ml_err probe_webp(struct reader *r, struct ml_image_info *info) {
   } else if(!memcmp(fourcc, "VP8L", 4)) {
     uint32_t bits;
     if(csize < 5)
-      return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "WebP: VP8L chunk of %" PRIu32 " bytes",
-                     csize);
+      return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "WebP: VP8L chunk of %" PRIu32 " bytes", csize);
     if((rc = rd_get(r, 20, 5, AHEAD_WALK, "VP8L header", &p)))
       return rc;
     if(p[0] != 0x2f)
@@ -540,8 +537,7 @@ static ml_err probe_webp(struct reader *r, struct ml_image_info *info) {
   } else if(!memcmp(fourcc, "VP8X", 4)) {
     unsigned flags;
     if(csize < 10)
-      return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "WebP: VP8X chunk of %" PRIu32 " bytes",
-                     csize);
+      return ml_fail(r->eb, ML_ERR_UNPROCESSABLE, "WebP: VP8X chunk of %" PRIu32 " bytes", csize);
     if((rc = rd_get(r, 20, 10, AHEAD_WALK, "VP8X header", &p)))
       return rc;
     flags = p[0];
@@ -607,8 +603,8 @@ static const struct {
   const char *name;
   ml_err (*probe)(struct reader *r, struct ml_image_info *info);
 } formats[] = {
-    {"image/png", "PNG", probe_png},   {"image/jpeg", "JPEG", probe_jpeg},
-    {"image/gif", "GIF", probe_gif},   {"image/webp", "WebP", probe_webp},
+    {"image/png", "PNG", probe_png}, {"image/jpeg", "JPEG", probe_jpeg},
+    {"image/gif", "GIF", probe_gif}, {"image/webp", "WebP", probe_webp},
     {"image/bmp", "BMP", probe_bmp},
 };
 

@@ -18,7 +18,7 @@
 
 struct ml_fsck_opts {
   int repair;
-  int64_t grace_ms;  /* blobs younger than this are never orphans */
+  int64_t grace_ms; /* blobs younger than this are never orphans */
   /* Called for every blob and row checked (progress), may be NULL. */
   void (*progress)(void *ctx, int64_t blobs, int64_t rows);
   /* Called for every problem: kind "orphan" or "missing". May be NULL. */
@@ -27,10 +27,10 @@ struct ml_fsck_opts {
 };
 
 struct ml_fsck_report {
-  int64_t blobs;      /* blobs listed */
-  int64_t rows;       /* active rows checked */
-  int64_t pending;    /* blobs with a pending outbox job (not orphans) */
-  int64_t young;      /* unreferenced blobs inside the grace period */
+  int64_t blobs;   /* blobs listed */
+  int64_t rows;    /* active rows checked */
+  int64_t pending; /* blobs with a pending outbox job (not orphans) */
+  int64_t young;   /* unreferenced blobs inside the grace period */
   int64_t orphans;
   int64_t missing;
   int64_t repaired;

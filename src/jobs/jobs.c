@@ -15,9 +15,9 @@
 
 struct ml_jobs {
   struct ml_jobs_opts o;
-  atomic_llong done_total;    /* jobs finished (metrics) */
-  atomic_llong failed_total;  /* failed attempts (metrics) */
-  atomic_int backlog;         /* failed jobs may be waiting out a backoff */
+  atomic_llong done_total;        /* jobs finished (metrics) */
+  atomic_llong failed_total;      /* failed attempts (metrics) */
+  atomic_int backlog;             /* failed jobs may be waiting out a backoff */
   struct ml_workers *inline_pool; /* runs ml_jobs_run_now batches */
   pthread_t thread;
   int running;
@@ -98,9 +98,8 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
   } else {
     rc = ml_store_remove(j->o.store, job->key, &seb);
     if(rc) {
-      int64_t next = ml_now_ms() +
-                     ml_jobs_backoff_ms(job->attempts, j->o.backoff_base_ms, j->o.backoff_max_ms,
-                                        rnd32());
+      int64_t next = ml_now_ms() + ml_jobs_backoff_ms(job->attempts, j->o.backoff_base_ms,
+                                                      j->o.backoff_max_ms, rnd32());
       ml_err frc = ml_repo_job_fail(c, job->id, next, seb.msg[0] ? seb.msg : ml_err_code(rc), eb);
       atomic_fetch_add(&j->failed_total, 1);
       atomic_store(&j->backlog, 1);
@@ -132,8 +131,8 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
   rc = ml_repo_end(c, rc, eb);
   if(!rc)
     atomic_fetch_add(&j->done_total, 1);
-  ml_log(j->o.log, ML_LOG_INFO, rid, "job.done", ML_LS("kind", job->kind),
-         ML_LI("job_id", job->id), ML_LI("media_id", job->media_id), ML_LS("key", job->key),
+  ml_log(j->o.log, ML_LOG_INFO, rid, "job.done", ML_LS("kind", job->kind), ML_LI("job_id", job->id),
+         ML_LI("media_id", job->media_id), ML_LS("key", job->key),
          ML_LI("attempts", job->attempts + 1), ML_LS("result", rc ? "error" : outcome),
          ML_LS("error", rc ? ml_err_code(rc) : NULL));
   return rc;
@@ -299,8 +298,8 @@ ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t 
   } else {
     res->pending = n;
     res->attempts = 1;
-    snprintf(res->last_error, sizeof(res->last_error),
-             "storage did not confirm within %lld ms", (long long)deadline_ms);
+    snprintf(res->last_error, sizeof(res->last_error), "storage did not confirm within %lld ms",
+             (long long)deadline_ms);
     rc = ML_OK;
   }
   pthread_mutex_unlock(&b->mu);
@@ -397,8 +396,7 @@ static void *runner_main(void *arg) {
       retry_now(j, 1);
     rc = run_due(j, 32, &ran, &failed, &eb);
     if(rc)
-      ml_log(j->o.log, ML_LOG_WARN, NULL, "jobs.poll_failed", ML_LERR(rc),
-             ML_LS("detail", eb.msg));
+      ml_log(j->o.log, ML_LOG_WARN, NULL, "jobs.poll_failed", ML_LERR(rc), ML_LS("detail", eb.msg));
     if(probing && !failed && !rc) {
       if(ran) {
         atomic_store(&j->backlog, 0);

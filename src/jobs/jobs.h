@@ -33,8 +33,8 @@ struct ml_jobs_opts {
   struct ml_repo *repo;
   struct ml_store *store;
   const struct ml_log *log;
-  int64_t poll_ms;       /* background poll interval (default 500) */
-  int64_t lease_ms;      /* claim lease (default 60000) */
+  int64_t poll_ms;         /* background poll interval (default 500) */
+  int64_t lease_ms;        /* claim lease (default 60000) */
   int64_t backoff_base_ms; /* first retry delay (default 1000) */
   int64_t backoff_max_ms;  /* cap (default 300000) */
 };
@@ -48,9 +48,9 @@ void ml_jobs_destroy(struct ml_jobs **j);
 void ml_jobs_kick(struct ml_jobs *j);
 
 struct ml_jobs_result {
-  size_t done;            /* jobs confirmed and deleted */
-  size_t pending;         /* jobs still in the outbox */
-  int64_t attempts;       /* max attempts over the jobs */
+  size_t done;      /* jobs confirmed and deleted */
+  size_t pending;   /* jobs still in the outbox */
+  int64_t attempts; /* max attempts over the jobs */
   char last_error[ML_ERRBUF_SIZE];
 };
 

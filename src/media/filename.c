@@ -18,8 +18,8 @@
  * quote, and the bidirectional marks, overrides and isolates, which can make
  * "gpj.exe" display as "exe.jpg". */
 static int dropped(unsigned cp) {
-  return cp < 0x20 || cp == 0x7F || cp == '"' || (cp >= 0x80 && cp <= 0x9F) ||
-         cp == 0x061C || cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
+  return cp < 0x20 || cp == 0x7F || cp == '"' || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C ||
+         cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
          (cp >= 0x2066 && cp <= 0x2069);
 }
 

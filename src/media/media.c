@@ -12,7 +12,6 @@
 #include "jobs/jobs.h"
 #include "media/media_int.h"
 
-
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
                            struct ml_errbuf *eb) {
   struct ml_media_svc *s = ml_calloc(1, sizeof(*s));
@@ -78,8 +77,8 @@ static struct ml_job job_for(const char *kind, const char *key, int64_t media_id
  * floods before anything decodes it (TESTING.md B1, B2). Sets the display
  * size: EXIF orientations 5-8 are rotated a quarter turn, so a browser shows
  * them with width and height swapped. Other types keep 0 x 0. */
-static ml_err probe(struct ml_media_svc *s, struct ml_upload *u, const char *mime,
-                    int64_t *width, int64_t *height, struct ml_errbuf *eb) {
+static ml_err probe(struct ml_media_svc *s, struct ml_upload *u, const char *mime, int64_t *width,
+                    int64_t *height, struct ml_errbuf *eb) {
   struct ml_image_info info;
   struct ml_errbuf peb = {{0}};
   int fd;
@@ -96,9 +95,10 @@ static ml_err probe(struct ml_media_svc *s, struct ml_upload *u, const char *mim
     return ml_fail(eb, ML_ERR_INVALID_IMAGE, "the %s header cannot be read: %s", mime,
                    peb.msg[0] ? peb.msg : ml_err_code(rc));
   if(info.width > s->d.max_pixels / info.height)
-    return ml_fail(eb, ML_ERR_TOO_MANY_PIXELS, "the image claims %lld x %lld pixels; the limit is "
-                   "%lld pixels", (long long)info.width, (long long)info.height,
-                   (long long)s->d.max_pixels);
+    return ml_fail(eb, ML_ERR_TOO_MANY_PIXELS,
+                   "the image claims %lld x %lld pixels; the limit is "
+                   "%lld pixels",
+                   (long long)info.width, (long long)info.height, (long long)s->d.max_pixels);
   if(info.frames > s->d.max_frames)
     return ml_fail(eb, ML_ERR_TOO_MANY_FRAMES, "the image has %s%lld frames; the limit is %lld",
                    info.frames >= 100000 ? "at least " : "", (long long)info.frames,
@@ -205,8 +205,8 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   if(rc)
     goto out;
   committed_intent = 1;
-  ml_log(s->d.log, ML_LOG_INFO, rid, "upload.intent", ML_LI("media_id", m.id),
-         ML_LS("key", key), ML_LI("size", m.size), ML_LS("mime_type", m.mime_type));
+  ml_log(s->d.log, ML_LOG_INFO, rid, "upload.intent", ML_LI("media_id", m.id), ML_LS("key", key),
+         ML_LI("size", m.size), ML_LS("mime_type", m.mime_type));
 
   /* 2. The blob. */
   rc = ml_store_put(s->d.store, key, u->path, m.mime_type, eb);
@@ -233,8 +233,8 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
     undo_put(s, c, key, intent.id, m.id, rid);
     goto out;
   }
-  ml_log(s->d.log, ML_LOG_INFO, rid, "upload.committed", ML_LI("media_id", m.id),
-         ML_LS("key", key), ML_LS("sha256", m.sha256), ML_LI("size", m.size));
+  ml_log(s->d.log, ML_LOG_INFO, rid, "upload.committed", ML_LI("media_id", m.id), ML_LS("key", key),
+         ML_LS("sha256", m.sha256), ML_LI("size", m.size));
   *out = m;
 out:
   if(rc && !committed_intent)
@@ -324,8 +324,8 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
     goto out;
   }
   ml_dcache_invalidate(s->dcache, id);
-  ml_log(s->d.log, ML_LOG_INFO, rid, "replace.committed", ML_LI("media_id", id),
-         ML_LS("key", key), ML_LI("version", m.version), ML_LS("old_key", old_key));
+  ml_log(s->d.log, ML_LOG_INFO, rid, "replace.committed", ML_LI("media_id", id), ML_LS("key", key),
+         ML_LI("version", m.version), ML_LS("old_key", old_key));
   ml_repo_release(&c);
   /* 4. The old blob goes now if it can; readers holding it finish first. */
   if(s->d.jobs) {
@@ -407,8 +407,7 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
     rc = ml_jobs_run_now(s->d.jobs, &job.id, 1, s->d.delete_deadline_ms, rid, &jr);
     res->storage_deleted = !rc && jr.pending == 0;
     res->attempts = jr.attempts ? jr.attempts : 1;
-    snprintf(res->last_error, sizeof(res->last_error), "%s",
-             rc ? ml_err_code(rc) : jr.last_error);
+    snprintf(res->last_error, sizeof(res->last_error), "%s", rc ? ml_err_code(rc) : jr.last_error);
     rc = ML_OK; /* the record is gone either way; the storage status says the rest */
   }
   ml_log(s->d.log, res->storage_deleted ? ML_LOG_INFO : ML_LOG_WARN, rid, "delete.storage",
@@ -421,8 +420,8 @@ out:
   return rc;
 }
 
-ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
-                    struct ml_media *out, struct ml_errbuf *eb) {
+ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a, struct ml_media *out,
+                    struct ml_errbuf *eb) {
   struct ml_conn *c = NULL;
   ml_err rc = ml_repo_acquire(s->d.repo, &c, eb);
   if(!rc)
@@ -433,9 +432,8 @@ ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
   return rc;
 }
 
-ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f,
-                     struct ml_arena *a, struct ml_media **items, size_t *n, int64_t *count,
-                     struct ml_errbuf *eb) {
+ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f, struct ml_arena *a,
+                     struct ml_media **items, size_t *n, int64_t *count, struct ml_errbuf *eb) {
   struct ml_conn *c = NULL;
   ml_err rc = ml_repo_acquire(s->d.repo, &c, eb);
   if(!rc)

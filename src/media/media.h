@@ -30,14 +30,14 @@ struct ml_jobs;
 struct ml_media_deps {
   struct ml_repo *repo;
   struct ml_store *store;
-  struct ml_jobs *jobs;          /* runs outbox jobs; may be NULL (then inline only) */
+  struct ml_jobs *jobs; /* runs outbox jobs; may be NULL (then inline only) */
   const struct ml_log *log;
-  int64_t max_upload;            /* bytes */
+  int64_t max_upload; /* bytes */
   int64_t delete_deadline_ms;
-  int64_t intent_delay_ms;       /* an upload intent may run after this long */
-  int64_t max_pixels;            /* images: width x height refused above this */
-  int64_t max_frames;            /* images: frames refused above this */
-  int64_t delivery_cache_ms;     /* time to live of the delivery cache; 0: off */
+  int64_t intent_delay_ms;   /* an upload intent may run after this long */
+  int64_t max_pixels;        /* images: width x height refused above this */
+  int64_t max_frames;        /* images: frames refused above this */
+  int64_t delivery_cache_ms; /* time to live of the delivery cache; 0: off */
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
@@ -51,8 +51,8 @@ struct ml_media_meta {
   const char *alt_text;
   const char *caption;
   const char *folder;
-  const char *tags;      /* normalized: trimmed, unique, joined by ',' */
-  const char *filename;  /* cleaned */
+  const char *tags;     /* normalized: trimmed, unique, joined by ',' */
+  const char *filename; /* cleaned */
 };
 
 /* Validates and sets one field ("title", "alt_text", "caption", "folder",
@@ -79,8 +79,8 @@ void ml_upload_sweep(struct ml_media_svc *s, int *removed);
  * ML_ERR_VALIDATION (fe), ML_ERR_STORAGE_UNAVAILABLE,
  * ML_ERR_INSUFFICIENT_STORAGE, ML_ERR_DB. */
 ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
-                       const struct ml_media_meta *meta, const char *request_id,
-                       struct ml_arena *a, struct ml_media *out, struct ml_errbuf *eb);
+                       const struct ml_media_meta *meta, const char *request_id, struct ml_arena *a,
+                       struct ml_media *out, struct ml_errbuf *eb);
 /* Replaces the file of media id (new version) and applies meta. Also
  * ML_ERR_NOT_FOUND, ML_ERR_CONFLICT (a concurrent replace won). */
 ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
@@ -92,20 +92,19 @@ ml_err ml_media_update(struct ml_media_svc *s, int64_t id, const struct ml_media
                        struct ml_errbuf *eb);
 
 struct ml_delete_result {
-  int storage_deleted;    /* 1: every blob confirmed removed; 0: pending */
-  int64_t attempts;       /* removal attempts so far (max over the blobs) */
-  char last_error[ML_ERRBUF_SIZE];   /* "" when none */
+  int storage_deleted;             /* 1: every blob confirmed removed; 0: pending */
+  int64_t attempts;                /* removal attempts so far (max over the blobs) */
+  char last_error[ML_ERRBUF_SIZE]; /* "" when none */
 };
 /* Deletes the row and queues the removal of its blobs, then runs them for
  * up to delete_deadline_ms. ML_ERR_NOT_FOUND when there is no such media. */
 ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *request_id,
                        struct ml_delete_result *res, struct ml_errbuf *eb);
 
-ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
-                    struct ml_media *out, struct ml_errbuf *eb);
-ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f,
-                     struct ml_arena *a, struct ml_media **items, size_t *n, int64_t *count,
-                     struct ml_errbuf *eb);
+ml_err ml_media_get(struct ml_media_svc *s, int64_t id, struct ml_arena *a, struct ml_media *out,
+                    struct ml_errbuf *eb);
+ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f, struct ml_arena *a,
+                     struct ml_media **items, size_t *n, int64_t *count, struct ml_errbuf *eb);
 /* What file delivery needs of an active media, from a short-lived cache
  * (dcache.c): strings besides filename, mime type and key are "". */
 ml_err ml_media_get_for_delivery(struct ml_media_svc *s, int64_t id, struct ml_arena *a,

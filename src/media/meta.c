@@ -44,8 +44,8 @@ static int text_ok(const char *field, const char *v, size_t len, size_t max, int
 }
 
 static int folder_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '.' || c == ' ' || c == '/';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.' || c == ' ' || c == '/';
 }
 
 /* Folder: segments of [A-Za-z0-9 _.-] joined by '/', no "." or ".."
@@ -65,8 +65,8 @@ static const char *folder_clean(struct ml_arena *a, const char *v, size_t len,
   for(size_t i = start; i <= end; i++) {
     if(i == end || v[i] == '/') {
       const char *s = v + i - seg;
-      if(i > start && (seg == 0 || (seg == 1 && s[0] == '.') ||
-                       (seg == 2 && s[0] == '.' && s[1] == '.'))) {
+      if(i > start &&
+         (seg == 0 || (seg == 1 && s[0] == '.') || (seg == 2 && s[0] == '.' && s[1] == '.'))) {
         ml_field_error(fe, "folder", "Folder segments must not be empty, '.' or '..'.");
         return NULL;
       }

@@ -26,8 +26,8 @@ ml_err ml_upload_begin(struct ml_media_svc *s, struct ml_upload **out, struct ml
   u->max = s->d.max_upload;
   /* The pid in the name lets a restarted server tell a dead process's
    * leftovers from a live one's uploads (ml_upload_sweep). */
-  if((size_t)snprintf(u->path, sizeof(u->path), "%s/up-%ld-XXXXXX",
-                      ml_store_spool_dir(s->d.store), (long)getpid()) >= sizeof(u->path)) {
+  if((size_t)snprintf(u->path, sizeof(u->path), "%s/up-%ld-XXXXXX", ml_store_spool_dir(s->d.store),
+                      (long)getpid()) >= sizeof(u->path)) {
     rc = ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
     goto out;
   }
@@ -35,8 +35,7 @@ ml_err ml_upload_begin(struct ml_media_svc *s, struct ml_upload **out, struct ml
   if(u->fd < 0) {
     int e = errno;
     rc = ml_fail(eb, e == ENOSPC ? ML_ERR_INSUFFICIENT_STORAGE : ML_ERR_STORAGE_UNAVAILABLE,
-                 "cannot create spool file in %s: %s", ml_store_spool_dir(s->d.store),
-                 strerror(e));
+                 "cannot create spool file in %s: %s", ml_store_spool_dir(s->d.store), strerror(e));
     u->path[0] = '\0';
     goto out;
   }

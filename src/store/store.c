@@ -37,8 +37,10 @@ ml_err ml_store_open(const char *url, const char *faults, struct ml_store **out,
   if(!strncmp(url, "file://", 7))
     rc = ml_store_fs_open(url + 7, &s, eb);
   else
-    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_STORAGE_URL: unsupported scheme in '%s' "
-                   "(use file://DIR)", url);
+    return ml_fail(eb, ML_ERR_CONFIG,
+                   "MEDIALIB_STORAGE_URL: unsupported scheme in '%s' "
+                   "(use file://DIR)",
+                   url);
   if(rc)
     return rc;
   if(faults && *faults) {

@@ -45,8 +45,7 @@ const char *ml_store_spool_dir(const struct ml_store *s);
 ml_err ml_store_put(struct ml_store *s, const char *key, const char *src_path,
                     const char *content_type, struct ml_errbuf *eb);
 /* Opens a blob for reading. */
-ml_err ml_store_get(struct ml_store *s, const char *key, struct ml_blob *out,
-                    struct ml_errbuf *eb);
+ml_err ml_store_get(struct ml_store *s, const char *key, struct ml_blob *out, struct ml_errbuf *eb);
 /* Removes a blob; a missing blob counts as removed (ML_OK). */
 ml_err ml_store_remove(struct ml_store *s, const char *key, struct ml_errbuf *eb);
 /* Calls cb for every blob whose key starts with prefix ("" for all);

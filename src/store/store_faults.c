@@ -107,20 +107,18 @@ static ml_err pre(struct fault_store *fs, enum op op, int *crash_after, struct m
   *crash_after = act == ACT_CRASH_AFTER;
   switch(act) {
   case ACT_REFUSE:
-    return ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "fault injection: %s refused (connection "
-                   "refused)", op_names[op]);
-  case ACT_ERROR:
-    return ml_fail(eb, ML_ERR_IO, "fault injection: %s answered 500", op_names[op]);
+    return ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE,
+                   "fault injection: %s refused (connection "
+                   "refused)",
+                   op_names[op]);
+  case ACT_ERROR: return ml_fail(eb, ML_ERR_IO, "fault injection: %s answered 500", op_names[op]);
   case ACT_DELAY: {
     struct timespec ts = {arg / 1000, (arg % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     return ML_OK;
   }
-  case ACT_CRASH_BEFORE:
-    kill(getpid(), SIGKILL);
-    return ML_ERR_INTERNAL;
-  default:
-    return ML_OK;
+  case ACT_CRASH_BEFORE: kill(getpid(), SIGKILL); return ML_ERR_INTERNAL;
+  default: return ML_OK;
   }
 }
 
@@ -176,7 +174,7 @@ static void f_close(struct ml_store *s) {
   ml_free(fs);
 }
 
-static const struct ml_store_ops fault_ops = {"faults", f_close, f_put,  f_get,
+static const struct ml_store_ops fault_ops = {"faults", f_close, f_put, f_get,
                                               f_remove, f_list,  f_ping};
 
 ml_err ml_store_faults_wrap(struct ml_store *inner, const char *spec, struct ml_store **out,

@@ -235,8 +235,8 @@ static ml_err walk_dir(struct walk *w, char *path, size_t len, size_t cap, struc
   size_t rootlen = strlen(w->fs->root);
   ml_err rc = ML_OK;
   if(!d)
-    return errno == ENOENT ? ML_OK : ml_fail(eb, errno_err(errno), "opendir %s: %s", path,
-                                             strerror(errno));
+    return errno == ENOENT ? ML_OK
+                           : ml_fail(eb, errno_err(errno), "opendir %s: %s", path, strerror(errno));
   while(!w->stop && !rc && (e = readdir(d))) {
     size_t nlen = strlen(e->d_name);
     struct stat st;
@@ -280,8 +280,7 @@ static ml_err fs_list(struct ml_store *s, const char *prefix,
 
 static ml_err fs_ping(struct ml_store *s, struct ml_errbuf *eb) {
   if(access(s->spool_dir, W_OK))
-    return ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "blob dir not writable: %s",
-                   strerror(errno));
+    return ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "blob dir not writable: %s", strerror(errno));
   return ML_OK;
 }
 
@@ -292,8 +291,8 @@ static void fs_close(struct ml_store *s) {
   ml_free(fs);
 }
 
-static const struct ml_store_ops fs_ops = {"fs", fs_close, fs_put, fs_get, fs_remove, fs_list,
-                                           fs_ping};
+static const struct ml_store_ops fs_ops = {"fs",      fs_close, fs_put, fs_get,
+                                           fs_remove, fs_list,  fs_ping};
 
 static ml_err mkdir_p(char *path, struct ml_errbuf *eb) {
   for(char *p = path + 1;; p++) {

@@ -12,13 +12,13 @@
 struct ml_store_ops {
   const char *name;
   void (*close)(struct ml_store *s);
-  ml_err (*put)(struct ml_store *s, const char *key, const char *src_path,
-                const char *content_type, struct ml_errbuf *eb);
+  ml_err (*put)(struct ml_store *s, const char *key, const char *src_path, const char *content_type,
+                struct ml_errbuf *eb);
   ml_err (*get)(struct ml_store *s, const char *key, struct ml_blob *out, struct ml_errbuf *eb);
   ml_err (*remove)(struct ml_store *s, const char *key, struct ml_errbuf *eb);
   ml_err (*list)(struct ml_store *s, const char *prefix,
-                 int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms),
-                 void *ctx, struct ml_errbuf *eb);
+                 int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms), void *ctx,
+                 struct ml_errbuf *eb);
   ml_err (*ping)(struct ml_store *s, struct ml_errbuf *eb);
 };
 

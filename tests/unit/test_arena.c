@@ -152,14 +152,10 @@ static void test_nomem(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_create_destroy),
-      cmocka_unit_test(test_alignment_and_separation),
-      cmocka_unit_test(test_large_blocks),
-      cmocka_unit_test(test_ceiling),
-      cmocka_unit_test(test_huge_sizes),
-      cmocka_unit_test(test_reset),
-      cmocka_unit_test(test_strings),
-      cmocka_unit_test(test_printf_over_ceiling),
+      cmocka_unit_test(test_create_destroy), cmocka_unit_test(test_alignment_and_separation),
+      cmocka_unit_test(test_large_blocks),   cmocka_unit_test(test_ceiling),
+      cmocka_unit_test(test_huge_sizes),     cmocka_unit_test(test_reset),
+      cmocka_unit_test(test_strings),        cmocka_unit_test(test_printf_over_ceiling),
 #ifdef ML_TEST_HOOKS
       cmocka_unit_test(test_nomem),
 #endif

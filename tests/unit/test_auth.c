@@ -95,8 +95,8 @@ static int64_t mkuser(struct fixture *fx, const char *name, const char *role) {
   struct ml_errbuf eb = {{0}};
   struct ml_user u;
   memset(&fe, 0, sizeof(fe));
-  assert_int_equal(
-      ml_auth_user_create(fx->auth, name, PW, strlen(PW), role, fx->a, &u, &fe, &eb), ML_OK);
+  assert_int_equal(ml_auth_user_create(fx->auth, name, PW, strlen(PW), role, fx->a, &u, &fe, &eb),
+                   ML_OK);
   return u.id;
 }
 
@@ -320,9 +320,9 @@ static void test_last_admin(void **state) {
   assert_int_equal(ml_auth_user_update(fx->auth, a1, &demote, fx->a, &u, &fe, &eb), ML_OK);
   assert_int_equal(ml_auth_user_delete(fx->auth, a2, &eb), ML_ERR_CONFLICT);
   /* a disabled admin does not count */
-  assert_int_equal(ml_auth_user_update(fx->auth, a1, &(struct ml_auth_user_change){"admin", NULL,
-                                                                                   0, 1},
-                                       fx->a, &u, &fe, &eb),
+  assert_int_equal(ml_auth_user_update(fx->auth, a1,
+                                       &(struct ml_auth_user_change){"admin", NULL, 0, 1}, fx->a,
+                                       &u, &fe, &eb),
                    ML_OK);
   assert_int_equal(ml_auth_user_delete(fx->auth, a2, &eb), ML_ERR_CONFLICT);
 }
@@ -335,22 +335,22 @@ static void test_create_validation(void **state) {
   char long_name[160];
   mkuser(fx, "henry", "viewer");
   memset(&fe, 0, sizeof(fe));
-  assert_int_equal(ml_auth_user_create(fx->auth, "HENRY", PW, strlen(PW), "viewer", fx->a, &u,
-                                       &fe, &eb),
-                   ML_ERR_VALIDATION);
+  assert_int_equal(
+      ml_auth_user_create(fx->auth, "HENRY", PW, strlen(PW), "viewer", fx->a, &u, &fe, &eb),
+      ML_ERR_VALIDATION);
   assert_int_equal(fe.n, 1);
   assert_string_equal(fe.f[0].name, "username");
   memset(&fe, 0, sizeof(fe));
-  assert_int_equal(ml_auth_user_create(fx->auth, "bad name", "short", 5, "root", fx->a, &u, &fe,
-                                       &eb),
-                   ML_ERR_VALIDATION);
+  assert_int_equal(
+      ml_auth_user_create(fx->auth, "bad name", "short", 5, "root", fx->a, &u, &fe, &eb),
+      ML_ERR_VALIDATION);
   assert_int_equal(fe.n, 3);
   memset(long_name, 'x', sizeof(long_name) - 1);
   long_name[sizeof(long_name) - 1] = '\0';
   memset(&fe, 0, sizeof(fe));
-  assert_int_equal(ml_auth_user_create(fx->auth, long_name, PW, strlen(PW), "viewer", fx->a, &u,
-                                       &fe, &eb),
-                   ML_ERR_VALIDATION);
+  assert_int_equal(
+      ml_auth_user_create(fx->auth, long_name, PW, strlen(PW), "viewer", fx->a, &u, &fe, &eb),
+      ML_ERR_VALIDATION);
   assert_string_equal(fe.f[0].name, "username");
   memset(&fe, 0, sizeof(fe));
   assert_int_equal(ml_auth_user_create(fx->auth, "ok.name+tag@x_y-z", PW, strlen(PW), "admin",
@@ -380,11 +380,11 @@ static void test_mint_access(void **state) {
   assert_int_equal(c.exp - c.iat, 3600);
   assert_int_equal(ml_auth_mint_access(fx->auth, "nobody", 3600, fx->a, tok, &eb),
                    ML_ERR_NOT_FOUND);
-  assert_int_equal(ml_auth_user_update(fx->auth, id, &(struct ml_auth_user_change){NULL, NULL, 0, 1},
-                                       fx->a, &u, &fe, &eb),
+  assert_int_equal(ml_auth_user_update(fx->auth, id,
+                                       &(struct ml_auth_user_change){NULL, NULL, 0, 1}, fx->a, &u,
+                                       &fe, &eb),
                    ML_OK);
-  assert_int_equal(ml_auth_mint_access(fx->auth, "ivan", 3600, fx->a, tok, &eb),
-                   ML_ERR_FORBIDDEN);
+  assert_int_equal(ml_auth_mint_access(fx->auth, "ivan", 3600, fx->a, tok, &eb), ML_ERR_FORBIDDEN);
 }
 
 static void test_no_key(void **state) {
@@ -413,9 +413,9 @@ static void test_secret_from_env(void **state) {
   struct ml_errbuf eb = {{0}};
   unsigned char *key = NULL;
   size_t len = 0;
-  assert_int_equal(ml_auth_secret_load("0123456789abcdef0123456789abcde", fx->dir, &key, &len,
-                                       NULL, &eb),
-                   ML_ERR_CONFIG);
+  assert_int_equal(
+      ml_auth_secret_load("0123456789abcdef0123456789abcde", fx->dir, &key, &len, NULL, &eb),
+      ML_ERR_CONFIG);
   assert_null(key);
   assert_non_null(strstr(eb.msg, "MEDIALIB_JWT_SECRET has 31 bytes"));
   assert_null(strstr(eb.msg, "0123456789")); /* the secret is never in a message */

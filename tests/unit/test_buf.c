@@ -184,13 +184,13 @@ static void test_json_utf8(void **state) {
   /* invalid bytes become U+FFFD, one per bad byte */
   json("\xff", 1, "\"\xEF\xBF\xBD\"");
   json("a\x80z", 3, "\"a\xEF\xBF\xBDz\"");
-  json("\xC3", 1, "\"\xEF\xBF\xBD\"");                                /* truncated */
-  json("\xC3(", 2, "\"\xEF\xBF\xBD(\"");                              /* bad continuation */
-  json("\xC0\xAF", 2, "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");                /* overlong */
+  json("\xC3", 1, "\"\xEF\xBF\xBD\"");                 /* truncated */
+  json("\xC3(", 2, "\"\xEF\xBF\xBD(\"");               /* bad continuation */
+  json("\xC0\xAF", 2, "\"\xEF\xBF\xBD\xEF\xBF\xBD\""); /* overlong */
   json("\xE0\x80\xAF", 3, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
   json("\xED\xA0\x80", 3, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""); /* surrogate */
   json("\xF4\x90\x80\x80", 4,
-       "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");        /* > U+10FFFF */
+       "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""); /* > U+10FFFF */
   json("\xF5", 1, "\"\xEF\xBF\xBD\"");
   /* a sequence cut by the length is invalid too */
   json("\xE6\x97\xA5", 2, "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
@@ -269,11 +269,11 @@ static void test_nomem(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_append),      cmocka_unit_test(test_addi_extremes),
-      cmocka_unit_test(test_addf_long),   cmocka_unit_test(test_max),
-      cmocka_unit_test(test_addf_over_max), cmocka_unit_test(test_json_basic),
-      cmocka_unit_test(test_json_controls), cmocka_unit_test(test_json_utf8),
-      cmocka_unit_test(test_json_over_max), cmocka_unit_test(test_url_encode),
+      cmocka_unit_test(test_append),         cmocka_unit_test(test_addi_extremes),
+      cmocka_unit_test(test_addf_long),      cmocka_unit_test(test_max),
+      cmocka_unit_test(test_addf_over_max),  cmocka_unit_test(test_json_basic),
+      cmocka_unit_test(test_json_controls),  cmocka_unit_test(test_json_utf8),
+      cmocka_unit_test(test_json_over_max),  cmocka_unit_test(test_url_encode),
       cmocka_unit_test(test_url_encode_max), cmocka_unit_test(test_utf8_valid),
 #ifdef ML_TEST_HOOKS
       cmocka_unit_test(test_nomem),

@@ -138,12 +138,9 @@ static void test_if_range(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_time_constant),
-      cmocka_unit_test(test_none_match),
-      cmocka_unit_test(test_none_match_malformed),
-      cmocka_unit_test(test_not_modified_ims),
-      cmocka_unit_test(test_not_modified_inm_wins),
-      cmocka_unit_test(test_if_range),
+      cmocka_unit_test(test_time_constant),         cmocka_unit_test(test_none_match),
+      cmocka_unit_test(test_none_match_malformed),  cmocka_unit_test(test_not_modified_ims),
+      cmocka_unit_test(test_not_modified_inm_wins), cmocka_unit_test(test_if_range),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

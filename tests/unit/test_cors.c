@@ -72,10 +72,22 @@ static void test_allowed_origins(void **state) {
 
 static void test_bad_lists(void **state) {
   const char *const bad[] = {
-      "*",           "https://*.example", "https://a.example/",   "https://a.example/path",
-      "a.example",   "ftp://a.example",   "https://",             "https://a example",
-      "https://a:",  "https://a:123456",  "https://a.example?x",  "https://a.example#x",
-      "https://u@a", "http://[::1",       "http://[zz]:80",       "https://a.example, *",
+      "*",
+      "https://*.example",
+      "https://a.example/",
+      "https://a.example/path",
+      "a.example",
+      "ftp://a.example",
+      "https://",
+      "https://a example",
+      "https://a:",
+      "https://a:123456",
+      "https://a.example?x",
+      "https://a.example#x",
+      "https://u@a",
+      "http://[::1",
+      "http://[zz]:80",
+      "https://a.example, *",
       "null",
   };
   struct ml_errbuf eb;
@@ -140,10 +152,8 @@ static void test_response_headers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_nothing_by_default),
-      cmocka_unit_test(test_allowed_origins),
-      cmocka_unit_test(test_bad_lists),
-      cmocka_unit_test(test_preflight),
+      cmocka_unit_test(test_nothing_by_default), cmocka_unit_test(test_allowed_origins),
+      cmocka_unit_test(test_bad_lists),          cmocka_unit_test(test_preflight),
       cmocka_unit_test(test_response_headers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

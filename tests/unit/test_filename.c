@@ -91,22 +91,39 @@ static void test_controls(void **state) {
   assert_string_equal(clean("say \"hi\".txt"), "say hi.txt");
   assert_string_equal(clean("\x1b[31mred.txt"), "[31mred.txt");
   /* C1 control U+0085 (NEL) */
-  assert_string_equal(clean("a\xC2\x85" "b.txt"), "ab.txt");
+  assert_string_equal(clean("a\xC2\x85"
+                            "b.txt"),
+                      "ab.txt");
   /* U+202E RIGHT-TO-LEFT OVERRIDE disguising an extension */
   assert_string_equal(clean("invoice\xE2\x80\xAEgpj.exe"), "invoicegpj.exe");
-  assert_string_equal(clean("a\xE2\x81\xA6" "b\xE2\x81\xA9" ".txt"), "ab.txt");
+  assert_string_equal(clean("a\xE2\x81\xA6"
+                            "b\xE2\x81\xA9"
+                            ".txt"),
+                      "ab.txt");
 }
 
 static void test_invalid_utf8(void **state) {
   char scratch[ML_FILENAME_MAX + 1];
   (void)state;
-  assert_string_equal(clean("a\xff" "b.txt"), "ab.txt");
-  assert_string_equal(clean("\xC3" ".txt"), "txt");            /* truncated sequence */
-  assert_string_equal(clean("\xC0\xAF" "x"), "x");              /* overlong '/' */
-  assert_string_equal(clean("\xED\xA0\x80" "x"), "x");          /* surrogate */
-  assert_string_equal(clean("\xF4\x90\x80\x80" "x"), "x");      /* past U+10FFFF */
-  assert_string_equal(clean("\xE0\x80\xAF" "x"), "x");          /* overlong 3-byte */
-  assert_string_equal(clean("end\xE2\x82"), "end");             /* cut at the end */
+  assert_string_equal(clean("a\xff"
+                            "b.txt"),
+                      "ab.txt");
+  assert_string_equal(clean("\xC3"
+                            ".txt"),
+                      "txt"); /* truncated sequence */
+  assert_string_equal(clean("\xC0\xAF"
+                            "x"),
+                      "x"); /* overlong '/' */
+  assert_string_equal(clean("\xED\xA0\x80"
+                            "x"),
+                      "x"); /* surrogate */
+  assert_string_equal(clean("\xF4\x90\x80\x80"
+                            "x"),
+                      "x"); /* past U+10FFFF */
+  assert_string_equal(clean("\xE0\x80\xAF"
+                            "x"),
+                      "x");                         /* overlong 3-byte */
+  assert_string_equal(clean("end\xE2\x82"), "end"); /* cut at the end */
 }
 
 static void test_unicode(void **state) {
@@ -116,7 +133,10 @@ static void test_unicode(void **state) {
   assert_string_equal(clean("\xE6\x97\xA5\xE6\x9C\xAC.png"), "\xE6\x97\xA5\xE6\x9C\xAC.png");
   assert_string_equal(clean("\xF0\x9F\x98\x80.gif"), "\xF0\x9F\x98\x80.gif");
   /* fullwidth solidus is not a separator; it is kept as a character */
-  assert_string_equal(clean("a\xEF\xBC\x8F" "b"), "a\xEF\xBC\x8F" "b");
+  assert_string_equal(clean("a\xEF\xBC\x8F"
+                            "b"),
+                      "a\xEF\xBC\x8F"
+                      "b");
 }
 
 static void test_percent_kept(void **state) {
@@ -225,15 +245,13 @@ static void test_disposition(void **state) {
   (void)state;
   disp(0, "photo.jpg", "attachment; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg");
   disp(1, "photo.jpg", "inline; filename=\"photo.jpg\"; filename*=UTF-8''photo.jpg");
-  disp(0, "my file.pdf",
-       "attachment; filename=\"my file.pdf\"; filename*=UTF-8''my%20file.pdf");
+  disp(0, "my file.pdf", "attachment; filename=\"my file.pdf\"; filename*=UTF-8''my%20file.pdf");
   /* non-ASCII: one '_' per character in the fallback, percent-encoded UTF-8 */
   disp(0, "\xC3\xA9t\xC3\xA9.jpg",
        "attachment; filename=\"_t_.jpg\"; filename*=UTF-8''%C3%A9t%C3%A9.jpg");
   disp(1, "\xE6\x97\xA5\xE6\x9C\xAC.png",
        "inline; filename=\"__.png\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.png");
-  disp(0, "\xF0\x9F\x98\x80",
-       "attachment; filename=\"_\"; filename*=UTF-8''%F0%9F%98%80");
+  disp(0, "\xF0\x9F\x98\x80", "attachment; filename=\"_\"; filename*=UTF-8''%F0%9F%98%80");
   /* characters that would break or confuse the header */
   disp(0, "a\\b\"c%41;d",
        "attachment; filename=\"a_b_c_41;d\"; filename*=UTF-8''a%5Cb%22c%2541%3Bd");

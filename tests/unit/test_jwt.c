@@ -51,8 +51,8 @@ static const char *forge_k(const char *header, const char *payload, const char *
   assert_int_equal(ml_buf_addc(&b, '.'), ML_OK);
   assert_int_equal(ml_jwt_b64url_encode(&b, (const unsigned char *)payload, strlen(payload)),
                    ML_OK);
-  assert_non_null(HMAC(EVP_sha256(), kk, (int)strlen(kk), (const unsigned char *)b.data, b.len,
-                       mac, &maclen));
+  assert_non_null(
+      HMAC(EVP_sha256(), kk, (int)strlen(kk), (const unsigned char *)b.data, b.len, mac, &maclen));
   assert_int_equal(ml_buf_addc(&b, '.'), ML_OK);
   if(sig)
     assert_int_equal(ml_buf_adds(&b, sig), ML_OK);
@@ -124,9 +124,8 @@ static void test_kat_verify(void **state) {
   struct ml_jwt_claims c;
   struct ml_errbuf eb = {{0}};
   (void)state;
-  assert_int_equal(ml_jwt_verify(kat_token, strlen(kat_token), key(), 32, ML_JWT_ACCESS, NOW, &c,
-                                 &eb),
-                   ML_OK);
+  assert_int_equal(
+      ml_jwt_verify(kat_token, strlen(kat_token), key(), 32, ML_JWT_ACCESS, NOW, &c, &eb), ML_OK);
   assert_int_equal(c.type, ML_JWT_ACCESS);
   assert_int_equal(c.exp, 2000000000);
   assert_int_equal(c.iat, 1700000000);
@@ -146,24 +145,24 @@ static void test_rfc7515_vector(void **state) {
       0x84, 0xb2, 0xd2, 0x50, 0x2e, 0xbf, 0xd3, 0xfb, 0x5a, 0x92, 0xd2, 0x06, 0x47,
       0xef, 0x96, 0x8a, 0xb4, 0xc3, 0x77, 0x62, 0x3d, 0x22, 0x3d, 0x2e, 0x21, 0x72,
       0x05, 0x2e, 0x4f, 0x08, 0xc0, 0xcd, 0x9a, 0xf5, 0x67, 0xd0, 0x80, 0xa3};
-  static const char tok[] =
-      "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
-      "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
-      "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+  static const char tok[] = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
+                            "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLm"
+                            "NvbS9pc19yb290Ijp0cnVlfQ."
+                            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
   char bad[sizeof(tok)];
   struct ml_jwt_claims c;
   struct ml_errbuf eb = {{0}};
   (void)state;
-  assert_int_equal(ml_jwt_verify(tok, strlen(tok), rfc_key, sizeof(rfc_key), ML_JWT_ACCESS,
-                                 1300819000, &c, &eb),
-                   ML_ERR_UNAUTHORIZED);
+  assert_int_equal(
+      ml_jwt_verify(tok, strlen(tok), rfc_key, sizeof(rfc_key), ML_JWT_ACCESS, 1300819000, &c, &eb),
+      ML_ERR_UNAUTHORIZED);
   assert_string_equal(eb.msg, "token has no valid token_type");
   memcpy(bad, tok, sizeof(tok));
   bad[sizeof(tok) - 5] ^= 1; /* one bit of the signature */
   ml_errbuf_clear(&eb);
-  assert_int_equal(ml_jwt_verify(bad, strlen(bad), rfc_key, sizeof(rfc_key), ML_JWT_ACCESS,
-                                 1300819000, &c, &eb),
-                   ML_ERR_UNAUTHORIZED);
+  assert_int_equal(
+      ml_jwt_verify(bad, strlen(bad), rfc_key, sizeof(rfc_key), ML_JWT_ACCESS, 1300819000, &c, &eb),
+      ML_ERR_UNAUTHORIZED);
   assert_non_null(strstr(eb.msg, "signature"));
 }
 
@@ -203,18 +202,17 @@ static void test_valid_shapes(void **state) {
   (void)state;
   /* typ is optional; members in any order; whitespace in the JSON. */
   assert_int_equal(verify(forge("{\"alg\":\"HS256\"}", payload("access", NOW + 60)), &eb), ML_OK);
-  assert_int_equal(verify(forge("{ \"typ\" : \"JWT\" , \"alg\" : \"HS256\" }",
-                                payload("access", NOW + 60)),
-                          &eb),
-                   ML_OK);
+  assert_int_equal(
+      verify(forge("{ \"typ\" : \"JWT\" , \"alg\" : \"HS256\" }", payload("access", NOW + 60)),
+             &eb),
+      ML_OK);
   /* iat absent, role absent, unknown claims ignored (RFC 7519 section 4) */
   assert_int_equal(verify(forge(HDR, "{\"token_type\":\"access\",\"exp\":1800000100,\"jti\":\"x\","
                                      "\"user_id\":1,\"ver\":0,\"iss\":\"django\"}"),
                           &eb),
                    ML_OK);
   /* a refresh token is accepted where a refresh token is wanted */
-  assert_int_equal(verify_as(forge(HDR, payload("refresh", NOW + 60)), ML_JWT_REFRESH, &eb),
-                   ML_OK);
+  assert_int_equal(verify_as(forge(HDR, payload("refresh", NOW + 60)), ML_JWT_REFRESH, &eb), ML_OK);
 }
 
 /* ------------------------------------------------------------------- A1, A5 */
@@ -362,7 +360,8 @@ static void test_alg_none_and_others(void **state) {
 static void test_wrong_signature(void **state) {
   char buf[2100], t[2048];
   size_t len;
-  snprintf(t, sizeof(t), "%s", forge(HDR, payload("access", NOW + 60))); /* forge reuses its buffer */
+  snprintf(t, sizeof(t), "%s",
+           forge(HDR, payload("access", NOW + 60))); /* forge reuses its buffer */
   len = strlen(t);
   (void)state;
   /* another key */
@@ -396,8 +395,7 @@ static void test_noncanonical_signature(void **state) {
   char buf[2048];
   const char *t = forge(HDR, payload("access", NOW + 60));
   size_t len = strlen(t);
-  static const char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   int v = (int)(strchr(alphabet, t[len - 1]) - alphabet);
   (void)state;
   for(int low = 1; low < 4; low++) {
@@ -420,21 +418,25 @@ static void test_times(void **state) {
   assert_int_equal(verify(forge(HDR, payload("access", NOW + 1)), &eb), ML_OK);
 
   /* nbf beyond the 60 s leeway, and at it */
-  snprintf(p, sizeof(p), "{\"token_type\":\"access\",\"exp\":%lld,\"nbf\":%lld,\"jti\":\"j\","
-                         "\"user_id\":1,\"ver\":0}",
+  snprintf(p, sizeof(p),
+           "{\"token_type\":\"access\",\"exp\":%lld,\"nbf\":%lld,\"jti\":\"j\","
+           "\"user_id\":1,\"ver\":0}",
            NOW + 600, NOW + ML_JWT_LEEWAY + 1);
   refused(forge(HDR, p), "nbf");
-  snprintf(p, sizeof(p), "{\"token_type\":\"access\",\"exp\":%lld,\"nbf\":%lld,\"jti\":\"j\","
-                         "\"user_id\":1,\"ver\":0}",
+  snprintf(p, sizeof(p),
+           "{\"token_type\":\"access\",\"exp\":%lld,\"nbf\":%lld,\"jti\":\"j\","
+           "\"user_id\":1,\"ver\":0}",
            NOW + 600, NOW + ML_JWT_LEEWAY);
   assert_int_equal(verify(forge(HDR, p), &eb), ML_OK);
   /* iat in the future */
-  snprintf(p, sizeof(p), "{\"token_type\":\"access\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"j\","
-                         "\"user_id\":1,\"ver\":0}",
+  snprintf(p, sizeof(p),
+           "{\"token_type\":\"access\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"j\","
+           "\"user_id\":1,\"ver\":0}",
            NOW + 6000, NOW + 3600);
   refused(forge(HDR, p), "iat");
-  snprintf(p, sizeof(p), "{\"token_type\":\"access\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"j\","
-                         "\"user_id\":1,\"ver\":0}",
+  snprintf(p, sizeof(p),
+           "{\"token_type\":\"access\",\"exp\":%lld,\"iat\":%lld,\"jti\":\"j\","
+           "\"user_id\":1,\"ver\":0}",
            NOW + 6000, NOW + 30);
   assert_int_equal(verify(forge(HDR, p), &eb), ML_OK);
   /* exp missing, or not an integer */
@@ -505,9 +507,10 @@ static void test_claims(void **state) {
   for(size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     refused(forge(HDR, bad[i]), NULL);
   /* a jti of 65 characters */
-  snprintf(p, sizeof(p),
-           "{\"token_type\":\"access\",\"exp\":2000000000,\"jti\":\"%065d\",\"user_id\":1,\"ver\":0}",
-           0);
+  snprintf(
+      p, sizeof(p),
+      "{\"token_type\":\"access\",\"exp\":2000000000,\"jti\":\"%065d\",\"user_id\":1,\"ver\":0}",
+      0);
   refused(forge(HDR, p), "jti");
   /* deep nesting in an ignored claim: bounded, no crash */
   {
@@ -535,9 +538,9 @@ static void test_short_key(void **state) {
   snprintf(c.jti, sizeof(c.jti), "j");
   ml_buf_init(&b, 4096);
   assert_int_equal(ml_jwt_sign(&c, key(), 31, &b), ML_ERR_CONFIG);
-  assert_int_equal(ml_jwt_verify(kat_token, strlen(kat_token), key(), 31, ML_JWT_ACCESS, NOW, &c,
-                                 &eb),
-                   ML_ERR_CONFIG);
+  assert_int_equal(
+      ml_jwt_verify(kat_token, strlen(kat_token), key(), 31, ML_JWT_ACCESS, NOW, &c, &eb),
+      ML_ERR_CONFIG);
   /* claims the signer will not encode */
   c.jti[0] = '\0';
   assert_int_equal(ml_jwt_sign(&c, key(), 32, &b), ML_ERR_INTERNAL);
@@ -584,22 +587,14 @@ static void test_b64url(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_kat_sign),
-      cmocka_unit_test(test_kat_verify),
-      cmocka_unit_test(test_rfc7515_vector),
-      cmocka_unit_test(test_valid_round_trip),
-      cmocka_unit_test(test_valid_shapes),
-      cmocka_unit_test(test_missing_and_garbage),
-      cmocka_unit_test(test_segments),
-      cmocka_unit_test(test_bad_base64url),
-      cmocka_unit_test(test_oversized),
-      cmocka_unit_test(test_alg_none_and_others),
-      cmocka_unit_test(test_wrong_signature),
-      cmocka_unit_test(test_noncanonical_signature),
-      cmocka_unit_test(test_times),
-      cmocka_unit_test(test_token_type),
-      cmocka_unit_test(test_claims),
-      cmocka_unit_test(test_short_key),
+      cmocka_unit_test(test_kat_sign),        cmocka_unit_test(test_kat_verify),
+      cmocka_unit_test(test_rfc7515_vector),  cmocka_unit_test(test_valid_round_trip),
+      cmocka_unit_test(test_valid_shapes),    cmocka_unit_test(test_missing_and_garbage),
+      cmocka_unit_test(test_segments),        cmocka_unit_test(test_bad_base64url),
+      cmocka_unit_test(test_oversized),       cmocka_unit_test(test_alg_none_and_others),
+      cmocka_unit_test(test_wrong_signature), cmocka_unit_test(test_noncanonical_signature),
+      cmocka_unit_test(test_times),           cmocka_unit_test(test_token_type),
+      cmocka_unit_test(test_claims),          cmocka_unit_test(test_short_key),
       cmocka_unit_test(test_b64url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,12 +102,11 @@ static void test_json(void **state) {
   assert_string_equal(m.alt_text, "");
   assert_string_equal(m.tags, "a,b");
   assert_null(m.caption);
-  assert_int_equal(ml_api_meta_from_json(bad_types, strlen(bad_types), a, &m, &fe, msg,
-                                         sizeof(msg)),
-                   ML_ERR_VALIDATION);
+  assert_int_equal(
+      ml_api_meta_from_json(bad_types, strlen(bad_types), a, &m, &fe, msg, sizeof(msg)),
+      ML_ERR_VALIDATION);
   assert_int_equal(fe.n, 2);
-  assert_int_equal(ml_api_meta_from_json("{", 1, a, &m, &fe, msg, sizeof(msg)),
-                   ML_ERR_BAD_REQUEST);
+  assert_int_equal(ml_api_meta_from_json("{", 1, a, &m, &fe, msg, sizeof(msg)), ML_ERR_BAD_REQUEST);
   assert_non_null(strstr(msg, "line"));
   assert_int_equal(ml_api_meta_from_json("[1]", 3, a, &m, &fe, msg, sizeof(msg)),
                    ML_ERR_BAD_REQUEST);

@@ -163,8 +163,7 @@ static char *run_all_ways(const char *boundary, const char *body, size_t len, ml
 }
 
 /* The same, checking the trace. */
-static void expect_all_ways(const char *body, ml_err want_rc, const char *want_trace,
-                            int pairs) {
+static void expect_all_ways(const char *body, ml_err want_rc, const char *want_trace, int pairs) {
   char *t = run_all_ways(BND, body, strlen(body), want_rc, pairs);
   if(want_trace)
     assert_string_equal(t, want_trace);
@@ -179,22 +178,21 @@ static ml_err run1(const char *body, struct ml_errbuf *eb, struct rec *r) {
   return rc;
 }
 
-#define SIMPLE_BODY                                                                        \
-  "--" BND "\r\n"                                                                          \
-  "Content-Disposition: form-data; name=\"title\"\r\n"                                     \
-  "\r\n"                                                                                   \
-  "Sunset\r\n"                                                                             \
-  "--" BND "\r\n"                                                                          \
-  "Content-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"                  \
-  "Content-Type: image/jpeg\r\n"                                                           \
-  "\r\n"                                                                                   \
-  "\xff\xd8\xff\r\n\r\n--\r\n--XyZ\r--" BND "x\xff\xd9\r\n"                               \
+#define SIMPLE_BODY                                                       \
+  "--" BND "\r\n"                                                         \
+  "Content-Disposition: form-data; name=\"title\"\r\n"                    \
+  "\r\n"                                                                  \
+  "Sunset\r\n"                                                            \
+  "--" BND "\r\n"                                                         \
+  "Content-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n" \
+  "Content-Type: image/jpeg\r\n"                                          \
+  "\r\n"                                                                  \
+  "\xff\xd8\xff\r\n\r\n--\r\n--XyZ\r--" BND "x\xff\xd9\r\n"               \
   "--" BND "--\r\n"
 
-#define SIMPLE_TRACE                                                                       \
-  "[name=title|file=(null)|type=(null)]Sunset[end]"                                        \
-  "[name=file|file=a.jpg|type=image/jpeg]\xff\xd8\xff\r\n\r\n--\r\n--XyZ\r--" BND          \
-  "x\xff\xd9[end]"
+#define SIMPLE_TRACE                                \
+  "[name=title|file=(null)|type=(null)]Sunset[end]" \
+  "[name=file|file=a.jpg|type=image/jpeg]\xff\xd8\xff\r\n\r\n--\r\n--XyZ\r--" BND "x\xff\xd9[end]"
 
 static void test_simple_every_split(void **state) {
   (void)state;
@@ -248,8 +246,7 @@ static void test_preamble_epilogue(void **state) {
   (void)state;
   expect_all_ways("This is the preamble.\r\n--not it\r\n--XyZ-b0und x\r\n"
                   "\r\n--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"
-                  "--" BND "--\r\nThis is the epilogue, with --" BND " inside.\r\n--" BND
-                  "\r\n",
+                  "--" BND "--\r\nThis is the epilogue, with --" BND " inside.\r\n--" BND "\r\n",
                   ML_OK, "[name=a|file=(null)|type=(null)]1[end]", 0);
   /* a preamble that is only a CRLF */
   expect_all_ways("\r\n--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n"
@@ -263,8 +260,7 @@ static void test_preamble_epilogue(void **state) {
                   "--" BND "  \r\nContent-Disposition: form-data; name=b\r\n\r\n\r\n"
                   "--" BND "--  \r\n",
                   ML_OK,
-                  "[name=a|file=(null)|type=(null)]1[end][name=b|file=(null)|type=(null)][end]",
-                  0);
+                  "[name=a|file=(null)|type=(null)]1[end][name=b|file=(null)|type=(null)][end]", 0);
 }
 
 static void test_truncated(void **state) {
@@ -276,19 +272,17 @@ static void test_truncated(void **state) {
   expect_all_ways("--" BND, ML_ERR_TRUNCATED, "", 0);
   expect_all_ways("--" BND "-", ML_ERR_TRUNCATED, "", 0);
   expect_all_ways("--" BND "\r\n", ML_ERR_TRUNCATED, "", 0);
-  expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=a\r\n",
-                  ML_ERR_TRUNCATED, "", 0);
+  expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=a\r\n", ML_ERR_TRUNCATED, "",
+                  0);
   expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\nabc",
                   ML_ERR_TRUNCATED, "[name=a|file=(null)|type=(null)]abc", 0);
   /* the last delimiter without its closing dashes */
-  expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\nabc\r\n--" BND
-                  "\r\n",
+  expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\nabc\r\n--" BND "\r\n",
                   ML_ERR_TRUNCATED, "[name=a|file=(null)|type=(null)]abc[end]", 0);
   /* a partial closing delimiter: the held bytes never become data */
   expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\nabc\r\n--XyZ",
                   ML_ERR_TRUNCATED, "[name=a|file=(null)|type=(null)]abc", 0);
-  assert_int_equal(run1("--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\nabc", &eb,
-                        &r),
+  assert_int_equal(run1("--" BND "\r\nContent-Disposition: form-data; name=a\r\n\r\nabc", &eb, &r),
                    ML_ERR_TRUNCATED);
   assert_non_null(strstr(eb.msg, "ended"));
   ml_buf_free(&r.trace);
@@ -312,8 +306,7 @@ static void test_garbage(void **state) {
   assert_non_null(strstr(eb.msg, "after a boundary"));
   ml_buf_free(&r.trace);
   /* header lines that are not headers */
-  expect_all_ways("--" BND "\r\ngarbage\r\n\r\ndata\r\n--" BND "--", ML_ERR_BAD_REQUEST, "",
-                  0);
+  expect_all_ways("--" BND "\r\ngarbage\r\n\r\ndata\r\n--" BND "--", ML_ERR_BAD_REQUEST, "", 0);
   expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=a\r\njunk line\r\n\r\n"
                   "x\r\n--" BND "--",
                   ML_ERR_BAD_REQUEST, "", 0);
@@ -401,8 +394,11 @@ static void test_part_limit(void **state) {
   (void)state;
   ml_buf_init(&b, 1 << 20);
   for(int i = 0; i < 64; i++)
-    assert_int_equal(ml_buf_addf(&b, "--" BND "\r\nContent-Disposition: form-data; "
-                                     "name=f%d\r\n\r\n%d\r\n", i, i), ML_OK);
+    assert_int_equal(ml_buf_addf(&b,
+                                 "--" BND "\r\nContent-Disposition: form-data; "
+                                 "name=f%d\r\n\r\n%d\r\n",
+                                 i, i),
+                     ML_OK);
   assert_int_equal(ml_buf_adds(&b, "--" BND "--"), ML_OK);
   rec_init(&r);
   assert_int_equal(run_chunks(BND, b.data, b.len, 0, &r, &eb), ML_OK);
@@ -411,7 +407,8 @@ static void test_part_limit(void **state) {
   /* a 65th part */
   b.len -= strlen("--" BND "--");
   assert_int_equal(ml_buf_adds(&b, "--" BND "\r\nContent-Disposition: form-data; name=x\r\n\r\n"
-                                   "x\r\n--" BND "--"), ML_OK);
+                                   "x\r\n--" BND "--"),
+                   ML_OK);
   for(size_t chunk = 0; chunk < 4096; chunk = chunk ? chunk * 4 : 1) {
     rec_init(&r);
     assert_int_equal(run_chunks(BND, b.data, b.len, chunk, &r, &eb), ML_ERR_BAD_REQUEST);
@@ -486,8 +483,8 @@ static void test_filenames(void **state) {
                   "Content-Type: application/octet-stream\r\n\r\n\r\n--" BND "--",
                   ML_OK, "[name=f|file=|type=application/octet-stream][end]", 0);
   /* no filename: a text field; no name: "" */
-  expect_all_ways("--" BND "\r\nContent-Disposition: form-data\r\n\r\nv\r\n--" BND "--",
-                  ML_OK, "[name=|file=(null)|type=(null)]v[end]", 0);
+  expect_all_ways("--" BND "\r\nContent-Disposition: form-data\r\n\r\nv\r\n--" BND "--", ML_OK,
+                  "[name=|file=(null)|type=(null)]v[end]", 0);
   /* path-like and hostile names are passed on as sent (cleaning is the
    * caller's job, ml_filename_clean) */
   expect_all_ways("--" BND "\r\nContent-Disposition: form-data; name=f; "
@@ -564,8 +561,7 @@ static void test_callback_errors(void **state) {
   (void)state;
   rec_init(&r);
   r.fail_begin_at = 2;
-  assert_int_equal(run_chunks(BND, body, strlen(body), 0, &r, &eb),
-                   ML_ERR_UNSUPPORTED_MEDIA_TYPE);
+  assert_int_equal(run_chunks(BND, body, strlen(body), 0, &r, &eb), ML_ERR_UNSUPPORTED_MEDIA_TYPE);
   assert_int_equal(r.parts, 2);
   ml_buf_free(&r.trace);
   rec_init(&r);
@@ -581,8 +577,7 @@ static void test_callback_errors(void **state) {
   rec_init(&r);
   r.fail_begin_at = 1;
   assert_int_equal(ml_multipart_create(BND, &rec_cb, &r, &mp), ML_OK);
-  assert_int_equal(ml_multipart_feed(mp, body, strlen(body), &eb),
-                   ML_ERR_UNSUPPORTED_MEDIA_TYPE);
+  assert_int_equal(ml_multipart_feed(mp, body, strlen(body), &eb), ML_ERR_UNSUPPORTED_MEDIA_TYPE);
   assert_int_equal(ml_multipart_feed(mp, "x", 1, &eb), ML_ERR_UNSUPPORTED_MEDIA_TYPE);
   assert_int_equal(ml_multipart_finish(mp, &eb), ML_ERR_UNSUPPORTED_MEDIA_TYPE);
   assert_int_equal(r.parts, 1);
@@ -602,8 +597,7 @@ static void test_null_callbacks_and_eb(void **state) {
   assert_int_equal(ml_multipart_finish(mp, NULL), ML_OK);
   ml_multipart_destroy(&mp);
   assert_int_equal(ml_multipart_create(BND, &none, NULL, &mp), ML_OK);
-  assert_int_equal(ml_multipart_feed(mp, "--" BND "x", strlen(BND) + 3, NULL),
-                   ML_ERR_BAD_REQUEST);
+  assert_int_equal(ml_multipart_feed(mp, "--" BND "x", strlen(BND) + 3, NULL), ML_ERR_BAD_REQUEST);
   ml_multipart_destroy(&mp);
 }
 
@@ -613,13 +607,15 @@ static void test_other_boundaries(void **state) {
   char body[512];
   (void)state;
   /* boundary chars that need quoting, and inner spaces */
-  snprintf(body, sizeof(body), "--a b:c=d?e/f\r\nContent-Disposition: form-data; name=q\r\n"
+  snprintf(body, sizeof(body),
+           "--a b:c=d?e/f\r\nContent-Disposition: form-data; name=q\r\n"
            "\r\n1\r\n--a b:c=d?e/f--");
   t = run_all_ways("a b:c=d?e/f", body, strlen(body), ML_OK, 0);
   assert_string_equal(t, "[name=q|file=(null)|type=(null)]1[end]");
   ml_free(t);
   /* one-character and 70-character boundaries */
-  snprintf(body, sizeof(body), "---\r\nContent-Disposition: form-data; name=q\r\n\r\n"
+  snprintf(body, sizeof(body),
+           "---\r\nContent-Disposition: form-data; name=q\r\n\r\n"
            "-\r\n--\r\n--x\r\n-----");
   t = run_all_ways("-", body, strlen(body), ML_OK, 0);
   assert_string_equal(t, "[name=q|file=(null)|type=(null)]-\r\n--\r\n--x[end]");
@@ -710,8 +706,7 @@ static void test_boundary_small_out(void **state) {
   (void)state;
   assert_int_equal(ml_multipart_boundary("multipart/form-data; boundary=abc", out, 4), ML_OK);
   assert_string_equal(out, "abc");
-  assert_int_not_equal(ml_multipart_boundary("multipart/form-data; boundary=abcd", out, 4),
-                       ML_OK);
+  assert_int_not_equal(ml_multipart_boundary("multipart/form-data; boundary=abcd", out, 4), ML_OK);
 }
 
 #ifdef ML_TEST_HOOKS

@@ -73,8 +73,7 @@ static void test_length_rules(void **state) {
   assert_int_equal(ml_auth_password_hash(big, ML_AUTH_PASSWORD_MAX, &cost, h, &eb), ML_OK);
   assert_int_equal(ml_auth_password_verify(h, big, ML_AUTH_PASSWORD_MAX), ML_OK);
   /* an over-long password is refused without hashing */
-  assert_int_equal(ml_auth_password_verify(h, big, ML_AUTH_PASSWORD_MAX + 1),
-                   ML_ERR_UNAUTHORIZED);
+  assert_int_equal(ml_auth_password_verify(h, big, ML_AUTH_PASSWORD_MAX + 1), ML_ERR_UNAUTHORIZED);
 }
 
 /* Stored hashes that are not ours, or ask for absurd work, are refused
@@ -126,10 +125,8 @@ static void test_default_cost(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_hash_and_verify),
-      cmocka_unit_test(test_binary_password),
-      cmocka_unit_test(test_length_rules),
-      cmocka_unit_test(test_bad_hashes),
+      cmocka_unit_test(test_hash_and_verify), cmocka_unit_test(test_binary_password),
+      cmocka_unit_test(test_length_rules),    cmocka_unit_test(test_bad_hashes),
       cmocka_unit_test(test_default_cost),
   };
   return cmocka_run_group_tests(tests, setup, NULL);

@@ -146,8 +146,8 @@ static ml_err probe2(const unsigned char *d, size_t n, const char *mime,
   return rc;
 }
 
-static void expect_ok(const struct img *b, const char *mime, int64_t w, int64_t h,
-                      int64_t frames, int orientation) {
+static void expect_ok(const struct img *b, const char *mime, int64_t w, int64_t h, int64_t frames,
+                      int orientation) {
   struct ml_image_info info;
   ml_err rc = probe2(b->d, b->n, mime, &info);
   if(rc != ML_OK)
@@ -353,8 +353,8 @@ static void jpeg_app1_exif(struct img *b, enum exif_order order, unsigned orient
   void (*p16)(struct img *, uint32_t) = le ? put16le : put16be;
   void (*p32)(struct img *, uint32_t) = le ? put32le : put32be;
   put(&t, le ? "II*\0" : "MM\0*", 4);
-  p32(&t, 8); /* IFD0 right after the header */
-  p16(&t, 2); /* entries */
+  p32(&t, 8);      /* IFD0 right after the header */
+  p16(&t, 2);      /* entries */
   p16(&t, 0x010f); /* Make, ASCII, 6 bytes at offset 38 */
   p16(&t, 2);
   p32(&t, 6);
@@ -393,7 +393,7 @@ static void jpeg_sof(struct img *b, unsigned marker, uint32_t w, uint32_t h) {
  * marker, DQT, SOF0 (w x h), DHT, SOS, a little entropy data, EOI. */
 static void jpeg_make(struct img *b, uint32_t w, uint32_t h, enum exif_order order,
                       unsigned orientation) {
-  static const unsigned char app0[] = {0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00,
+  static const unsigned char app0[] = {0xff, 0xe0, 0x00, 0x10, 'J',  'F',  'I',  'F',  0x00,
                                        0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00};
   put8(b, 0xff);
   put8(b, 0xd8);
@@ -553,7 +553,10 @@ static void test_jpeg_segment_past_eof(void **state) {
   expect_bad(&b, JPEG);
   img_free(&b);
   /* an Exif APP1 claiming more than the file holds */
-  put(&b, "\xff\xd8\xff\xe1\xff\xf0" "Exif\0\0II*\0\x08\0\0\0", 18);
+  put(&b,
+      "\xff\xd8\xff\xe1\xff\xf0"
+      "Exif\0\0II*\0\x08\0\0\0",
+      18);
   expect_bad(&b, JPEG);
   img_free(&b);
 }
@@ -1061,8 +1064,7 @@ static void test_unsupported(void **state) {
   (void)state;
   assert_int_equal(ml_image_probe_buf((const unsigned char *)"II*\0", 4, "image/tiff", &info, &eb),
                    ML_ERR_UNSUPPORTED_MEDIA_TYPE);
-  assert_int_equal(ml_image_probe_buf(NULL, 0, NULL, &info, NULL),
-                   ML_ERR_UNSUPPORTED_MEDIA_TYPE);
+  assert_int_equal(ml_image_probe_buf(NULL, 0, NULL, &info, NULL), ML_ERR_UNSUPPORTED_MEDIA_TYPE);
   assert_int_equal(ml_image_probe_fd(fd, "image/svg+xml", 100, &info, NULL),
                    ML_ERR_UNSUPPORTED_MEDIA_TYPE);
   assert_int_equal(ml_image_probe_fd(fd, "IMAGE/PNG", 100, &info, NULL),
@@ -1156,8 +1158,8 @@ static void test_truncations(void **state) {
     for(size_t len = 0; len < f[i].b.n; len++) {
       ml_err rc = probe2(f[i].b.d, len, f[i].mime, &info);
       if(rc == ML_OK) {
-        if(info.width != full.width || info.height != full.height ||
-           info.frames > full.frames || info.frames < 1 || info.orientation != full.orientation)
+        if(info.width != full.width || info.height != full.height || info.frames > full.frames ||
+           info.frames < 1 || info.orientation != full.orientation)
           fail_msg("%s cut at %zu: %lldx%lld f%lld", f[i].name, len, (long long)info.width,
                    (long long)info.height, (long long)info.frames);
         ok++;
@@ -1201,8 +1203,7 @@ static int write_corpus(const char *dir) {
         sel = (unsigned char)m;
     snprintf(path, sizeof(path), "%s/%s", dir, f[i].name);
     out = fopen(path, "wb");
-    if(!out || fwrite(&sel, 1, 1, out) != 1 ||
-       fwrite(f[i].b.d, 1, f[i].b.n, out) != f[i].b.n)
+    if(!out || fwrite(&sel, 1, 1, out) != 1 || fwrite(f[i].b.d, 1, f[i].b.n, out) != f[i].b.n)
       rc = -1;
     if(out && fclose(out))
       rc = -1;

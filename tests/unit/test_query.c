@@ -253,9 +253,9 @@ static void test_int_bad(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_decode),       cmocka_unit_test(test_decode_bad),
-      cmocka_unit_test(test_parse),        cmocka_unit_test(test_empty_pairs),
-      cmocka_unit_test(test_parse_bad),    cmocka_unit_test(test_limits),
+      cmocka_unit_test(test_decode),         cmocka_unit_test(test_decode_bad),
+      cmocka_unit_test(test_parse),          cmocka_unit_test(test_empty_pairs),
+      cmocka_unit_test(test_parse_bad),      cmocka_unit_test(test_limits),
       cmocka_unit_test(test_callback_error), cmocka_unit_test(test_int),
       cmocka_unit_test(test_int_bad),
   };

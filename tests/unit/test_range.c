@@ -17,8 +17,8 @@ static void check(const char *h, uint64_t size, enum ml_range_result want, uint6
   uint64_t start = 12345, len = 12345;
   enum ml_range_result r = ml_range_parse(h, size, &start, &len);
   if(r != want)
-    fail_msg("'%s' size %llu: got %d, want %d", h ? h : "(null)", (unsigned long long)size,
-             (int)r, (int)want);
+    fail_msg("'%s' size %llu: got %d, want %d", h ? h : "(null)", (unsigned long long)size, (int)r,
+             (int)want);
   if(want == ML_RANGE_OK) {
     assert_int_equal(start, wstart);
     assert_int_equal(len, wlen);
@@ -160,8 +160,8 @@ static void test_overflow(void **state) {
   check("bytes=-18446744073709551616", 100, ML_RANGE_NONE, 0, 0);
   check("bytes=99999999999999999999999999999-", 100, ML_RANGE_NONE, 0, 0);
   /* leading zeros do not overflow */
-  check("bytes=000000000000000000000000000001-0000000000000000000000000000002", 100,
-        ML_RANGE_OK, 1, 2);
+  check("bytes=000000000000000000000000000001-0000000000000000000000000000002", 100, ML_RANGE_OK, 1,
+        2);
   /* a huge representation */
   check("bytes=18446744073709551614-", UINT64_MAX, ML_RANGE_OK, UINT64_MAX - 1, 1);
   check("bytes=0-", UINT64_MAX, ML_RANGE_OK, 0, UINT64_MAX);

@@ -462,9 +462,9 @@ static void test_tags_sync(void **state) {
   {
     sqlite3 *db = (sqlite3 *)ml_repo_sqlite_handle(c);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM media_tags WHERE media_id = ?",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM media_tags WHERE media_id = ?", -1, &st, NULL),
+        SQLITE_OK);
     sqlite3_bind_int64(st, 1, m.id);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 0);
@@ -498,15 +498,16 @@ struct model_row {
   int64_t updated_at;
 };
 
-static const char *const titles[] = {"Sunset", "sunrise", "100% pure", "a_b file", "back\\slash",
-                                     "Zebra", "apple", "", "Banana", "aXb", "SUNNY", "under_score"};
+static const char *const titles[] = {"Sunset",      "sunrise", "100% pure", "a_b file",
+                                     "back\\slash", "Zebra",   "apple",     "",
+                                     "Banana",      "aXb",     "SUNNY",     "under_score"};
 static const char *const alts[] = {"", "orange sky", "50%", "x_y", "river steps"};
 static const char *const captions[] = {"", "Taken at dawn", "sun-kissed", "100 percent"};
 static const char *const folders[] = {"", "tours", "tours/varanasi"};
 static const char *const tagsets[] = {"", "sunset", "river", "sunset,river", "city,Sunset"};
 static const char *const filenames[] = {"a.jpg", "b.png", "SUN.gif", "doc.pdf", "x%y.mp4"};
-static const char *const mimes[] = {"image/png", "image/jpeg", "application/pdf", "video/mp4",
-                                    "imagex/odd", "image/gif"};
+static const char *const mimes[] = {"image/png", "image/jpeg", "application/pdf",
+                                    "video/mp4", "imagex/odd", "image/gif"};
 
 #define PICK(arr, i) (arr)[(size_t)(i) % (sizeof(arr) / sizeof((arr)[0]))]
 
@@ -526,9 +527,9 @@ static void make_dataset(struct ml_conn *c, struct model_row *rows) {
     snprintf(mr->tags, sizeof(mr->tags), "%s", PICK(tagsets, i * 7));
     snprintf(mr->filename, sizeof(mr->filename), "%s", PICK(filenames, i * 11));
     snprintf(mr->mime, sizeof(mr->mime), "%s", PICK(mimes, i * 13));
-    mr->size = (i % 7) * 100;                 /* ties */
-    mr->created_at = 1000 + (i % 10);         /* ties */
-    mr->updated_at = 5000 + ((i * 7) % 13);   /* ties */
+    mr->size = (i % 7) * 100;               /* ties */
+    mr->created_at = 1000 + (i % 10);       /* ties */
+    mr->updated_at = 5000 + ((i * 7) % 13); /* ties */
     m = sample_media(mr->title, mr->tags);
     m.state = mr->state;
     m.alt_text = mr->alt_text;
@@ -616,27 +617,15 @@ static int cmp64(int64_t a, int64_t b) { return a < b ? -1 : a > b; }
 static int model_cmp(const struct model_row *a, const struct model_row *b, enum ml_order o) {
   int k, desc = 0;
   switch(o) {
-  case ML_ORDER_CREATED_DESC:
-    desc = 1; /* fall through */
-  case ML_ORDER_CREATED_ASC:
-    k = cmp64(a->created_at, b->created_at);
-    break;
-  case ML_ORDER_TITLE_DESC:
-    desc = 1; /* fall through */
-  case ML_ORDER_TITLE_ASC:
-    k = nocase_cmp(a->title, b->title);
-    break;
-  case ML_ORDER_SIZE_DESC:
-    desc = 1; /* fall through */
-  case ML_ORDER_SIZE_ASC:
-    k = cmp64(a->size, b->size);
-    break;
-  case ML_ORDER_UPDATED_DESC:
-    desc = 1; /* fall through */
+  case ML_ORDER_CREATED_DESC: desc = 1; /* fall through */
+  case ML_ORDER_CREATED_ASC: k = cmp64(a->created_at, b->created_at); break;
+  case ML_ORDER_TITLE_DESC: desc = 1; /* fall through */
+  case ML_ORDER_TITLE_ASC: k = nocase_cmp(a->title, b->title); break;
+  case ML_ORDER_SIZE_DESC: desc = 1; /* fall through */
+  case ML_ORDER_SIZE_ASC: k = cmp64(a->size, b->size); break;
+  case ML_ORDER_UPDATED_DESC: desc = 1; /* fall through */
   case ML_ORDER_UPDATED_ASC:
-  default:
-    k = cmp64(a->updated_at, b->updated_at);
-    break;
+  default: k = cmp64(a->updated_at, b->updated_at); break;
   }
   if(!k)
     k = cmp64(a->id, b->id);
@@ -659,8 +648,8 @@ static size_t model_list(const struct model_row *rows, const struct ml_media_fil
 }
 
 /* Every page of every ordering for one filter equals the model's. */
-static void check_filter(struct ml_conn *c, const struct model_row *rows,
-                         struct ml_media_filter f, size_t expect_min) {
+static void check_filter(struct ml_conn *c, const struct model_row *rows, struct ml_media_filter f,
+                         size_t expect_min) {
   const struct model_row *want[NROWS];
   struct ml_arena *a = ml_arena_create(0);
   struct ml_errbuf eb = {{0}};
@@ -686,8 +675,8 @@ static void check_filter(struct ml_conn *c, const struct model_row *rows,
           fail_msg("order %d q=%s folder=%s mime=%s prefix=%s tag=%s: row %zu is id %" PRId64
                    ", want %" PRId64,
                    o, f.q ? f.q : "-", f.folder ? f.folder : "-", f.mime ? f.mime : "-",
-                   f.mime_prefix ? f.mime_prefix : "-", f.tag ? f.tag : "-", off + i,
-                   items[i].id, want[off + i]->id);
+                   f.mime_prefix ? f.mime_prefix : "-", f.tag ? f.tag : "-", off + i, items[i].id,
+                   want[off + i]->id);
         assert_string_equal(items[i].title, want[off + i]->title);
         assert_string_equal(items[i].tags, want[off + i]->tags);
       }
@@ -1301,8 +1290,7 @@ static void *churn_thread(void *arg) {
       struct ml_media m = sample_media("churn", "c");
       if(ml_repo_media_insert(c, &m, &eb))
         errors++;
-    }
-    else if(ml_repo_media_list(c, &f, a, &items, &n, &count, &eb))
+    } else if(ml_repo_media_list(c, &f, a, &items, &n, &count, &eb))
       errors++;
     ml_repo_release(&c);
   }
@@ -1435,8 +1423,7 @@ static void test_open_out_of_memory(void **state) {
     if(rc == ML_OK) {
       ok = 1;
       ml_repo_close(&r);
-    }
-    else {
+    } else {
       assert_int_equal(rc, ML_ERR_NOMEM);
       assert_null(r);
     }
@@ -1554,10 +1541,9 @@ static void test_schema_newer_than_build(void **state) {
   struct ml_errbuf eb = {{0}};
   struct ml_conn *c = NULL;
   assert_int_equal(ml_repo_acquire(r, &c, &eb), ML_OK);
-  assert_int_equal(
-      sqlite3_exec((sqlite3 *)ml_repo_sqlite_handle(c), "PRAGMA user_version = 99", NULL, NULL,
-                   NULL),
-      SQLITE_OK);
+  assert_int_equal(sqlite3_exec((sqlite3 *)ml_repo_sqlite_handle(c), "PRAGMA user_version = 99",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
   ml_repo_release(&c);
   ml_errbuf_clear(&eb);
   assert_int_equal(ml_repo_migrate(r, NULL, &eb), ML_ERR_CONFIG);

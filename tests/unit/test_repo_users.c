@@ -172,8 +172,8 @@ static void test_update_touch_count(void **state) {
   u.disabled = 1;
   u.token_version = 5;
   u.password_hash = "new-hash";
-  u.username = "mallory";  /* not written */
-  u.created_at = 1;        /* not written */
+  u.username = "mallory"; /* not written */
+  u.created_at = 1;       /* not written */
   assert_int_equal(ml_repo_user_update(fx->c, &u, &eb), ML_OK);
   assert_int_equal(ml_repo_user_get(fx->c, id, fx->a, &got, &eb), ML_OK);
   assert_string_equal(got.username, "carol");

@@ -78,14 +78,14 @@ static void test_http_roundtrip(void **state) {
 static void test_http_parse_malformed(void **state) {
   static const char *bad[] = {
       "",
-      "Sun, 06 Nov 1994 08:49:37",        /* no zone */
-      "Sun, 06 Nov 1994 08:49:37 UTC",    /* wrong zone */
-      "Sun, 06 Nov 1994 08:49:37 GMT ",   /* trailing space */
-      " Sun, 06 Nov 1994 08:49:37 GMT",   /* leading space */
+      "Sun, 06 Nov 1994 08:49:37",      /* no zone */
+      "Sun, 06 Nov 1994 08:49:37 UTC",  /* wrong zone */
+      "Sun, 06 Nov 1994 08:49:37 GMT ", /* trailing space */
+      " Sun, 06 Nov 1994 08:49:37 GMT", /* leading space */
       "Sun, 06 Nov 1994 08:49:37 GMTx",
-      "Sunday, 06-Nov-94 08:49:37 GMT",   /* RFC 850 form */
-      "Sun Nov  6 08:49:37 1994",         /* asctime form */
-      "Sun, 06 nov 1994 08:49:37 GMT",    /* month case */
+      "Sunday, 06-Nov-94 08:49:37 GMT", /* RFC 850 form */
+      "Sun Nov  6 08:49:37 1994",       /* asctime form */
+      "Sun, 06 nov 1994 08:49:37 GMT",  /* month case */
       "Sun, 06 Xyz 1994 08:49:37 GMT",
       "Sun, 00 Nov 1994 08:49:37 GMT",
       "Sun, 32 Nov 1994 08:49:37 GMT",
@@ -110,9 +110,9 @@ static void test_http_parse_malformed(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_clocks),          cmocka_unit_test(test_rfc3339),
-      cmocka_unit_test(test_http_format),     cmocka_unit_test(test_http_parse),
-      cmocka_unit_test(test_http_roundtrip),  cmocka_unit_test(test_http_parse_malformed),
+      cmocka_unit_test(test_clocks),         cmocka_unit_test(test_rfc3339),
+      cmocka_unit_test(test_http_format),    cmocka_unit_test(test_http_parse),
+      cmocka_unit_test(test_http_roundtrip), cmocka_unit_test(test_http_parse_malformed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
