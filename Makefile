@@ -53,7 +53,7 @@ fuzz: deps
 	bash scripts/fuzz.sh build-fuzz $${FUZZ_SECONDS:-60}
 
 format:
-	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c
+	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
