@@ -177,27 +177,35 @@ ml_err ml_api_page_open(struct ml_buf *b, int64_t count, int64_t page, int has_n
   return rc;
 }
 
-static ml_err add_key(struct ml_buf *b, const char *key, int first) {
-  ml_err rc = first ? ML_OK : ml_buf_addc(b, ',');
-  if(!rc)
-    rc = ml_buf_addc(b, '"');
-  if(!rc)
-    rc = ml_buf_adds(b, key);
-  if(!rc)
-    rc = ml_buf_add(b, "\":", 2);
-  return rc;
-}
+/* Keys are written with their punctuation as one literal (",\"title\":"):
+ * this object is most of every list answer, so each append counts. */
+#define LIT(s) (s), sizeof(s) - 1
 
-static ml_err add_str(struct ml_buf *b, const char *key, const char *v) {
-  ml_err rc = add_key(b, key, 0);
+static ml_err add_str(struct ml_buf *b, const char *key, size_t keylen, const char *v) {
+  ml_err rc = ml_buf_add(b, key, keylen);
   return rc ? rc : ml_buf_json_str(b, v);
 }
 
-static ml_err add_int(struct ml_buf *b, const char *key, int64_t v, int null_if_zero) {
-  ml_err rc = add_key(b, key, 0);
+static ml_err add_int(struct ml_buf *b, const char *key, size_t keylen, int64_t v,
+                      int null_if_zero) {
+  ml_err rc = ml_buf_add(b, key, keylen);
   if(rc)
     return rc;
   return null_if_zero && !v ? ml_buf_add(b, "null", 4) : ml_buf_addi(b, v);
+}
+
+static ml_err add_tags(struct ml_buf *b, const char *tags) {
+  ml_err rc = ml_buf_add(b, LIT(",\"tags\":["));
+  const char *p = tags && *tags ? tags : NULL;
+  while(!rc && p) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    rc = ml_buf_json_strn(b, p, n);
+    p = comma ? comma + 1 : NULL;
+    if(!rc && p)
+      rc = ml_buf_addc(b, ',');
+  }
+  return rc ? rc : ml_buf_addc(b, ']');
 }
 
 ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char *base) {
@@ -205,69 +213,45 @@ ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char 
   ml_err rc;
   ml_time_rfc3339(m->created_at, created);
   ml_time_rfc3339(m->updated_at, updated);
-  rc = ml_buf_add(b, "{\"id\":", 6);
+  rc = ml_buf_add(b, LIT("{\"id\":"));
   if(!rc)
     rc = ml_buf_addi(b, m->id);
   if(!rc)
-    rc = add_str(b, "title", m->title);
+    rc = add_str(b, LIT(",\"title\":"), m->title);
   if(!rc)
-    rc = add_str(b, "alt_text", m->alt_text);
+    rc = add_str(b, LIT(",\"alt_text\":"), m->alt_text);
   if(!rc)
-    rc = add_str(b, "caption", m->caption);
+    rc = add_str(b, LIT(",\"caption\":"), m->caption);
   if(!rc)
-    rc = add_str(b, "folder", m->folder);
+    rc = add_str(b, LIT(",\"folder\":"), m->folder);
   if(!rc)
-    rc = add_key(b, "tags", 0);
+    rc = add_tags(b, m->tags);
   if(!rc)
-    rc = ml_buf_addc(b, '[');
-  if(!rc && m->tags && *m->tags) {
-    const char *p = m->tags;
-    int first = 1;
-    while(!rc && p) {
-      const char *comma = strchr(p, ',');
-      size_t n = comma ? (size_t)(comma - p) : strlen(p);
-      if(!first)
-        rc = ml_buf_addc(b, ',');
-      if(!rc)
-        rc = ml_buf_json_strn(b, p, n);
-      first = 0;
-      p = comma ? comma + 1 : NULL;
-    }
-  }
+    rc = add_str(b, LIT(",\"filename\":"), m->filename);
   if(!rc)
-    rc = ml_buf_addc(b, ']');
+    rc = add_str(b, LIT(",\"mime_type\":"), m->mime_type);
   if(!rc)
-    rc = add_str(b, "filename", m->filename);
+    rc = add_int(b, LIT(",\"size\":"), m->size, 0);
   if(!rc)
-    rc = add_str(b, "mime_type", m->mime_type);
+    rc = add_int(b, LIT(",\"width\":"), m->width, 1);
   if(!rc)
-    rc = add_int(b, "size", m->size, 0);
+    rc = add_int(b, LIT(",\"height\":"), m->height, 1);
   if(!rc)
-    rc = add_int(b, "width", m->width, 1);
+    rc = add_str(b, LIT(",\"sha256\":"), m->sha256);
   if(!rc)
-    rc = add_int(b, "height", m->height, 1);
+    rc = add_int(b, LIT(",\"version\":"), m->version, 0);
   if(!rc)
-    rc = add_str(b, "sha256", m->sha256);
+    rc = ml_buf_add(b, LIT(",\"url\":\""));
   if(!rc)
-    rc = add_int(b, "version", m->version, 0);
-  if(!rc)
-    rc = add_key(b, "url", 0);
-  if(!rc)
-    rc = ml_buf_addc(b, '"');
-  if(!rc)
-    rc = ml_buf_adds(b, base); /* validated: no characters that need escaping */
+    rc = ml_buf_adds(b, base); /* checked: no character that JSON must escape */
   if(!rc)
     rc = ml_api_media_path(b, m);
   if(!rc)
-    rc = ml_buf_addc(b, '"');
+    rc = ml_buf_add(b, LIT("\",\"variants\":{}"));
   if(!rc)
-    rc = add_key(b, "variants", 0);
+    rc = add_str(b, LIT(",\"created_at\":"), created);
   if(!rc)
-    rc = ml_buf_add(b, "{}", 2);
-  if(!rc)
-    rc = add_str(b, "created_at", created);
-  if(!rc)
-    rc = add_str(b, "updated_at", updated);
+    rc = add_str(b, LIT(",\"updated_at\":"), updated);
   if(!rc)
     rc = ml_buf_addc(b, '}');
   return rc;

@@ -323,6 +323,14 @@ ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb) {
                    "MEDIALIB_PUBLIC_URL: '%s' must start with http:// or "
                    "https://",
                    cfg->public_url);
+  for(const char *c = cfg->public_url; *c; c++) {
+    /* It is copied verbatim into JSON answers and Location headers. */
+    if((unsigned char)*c <= 0x20 || *c == '"' || *c == '\\' || *c == 0x7f)
+      return ml_fail(eb, ML_ERR_CONFIG,
+                     "MEDIALIB_PUBLIC_URL: '%s' has a space, quote, backslash or control "
+                     "character",
+                     cfg->public_url);
+  }
   if(*cfg->public_url) { /* no trailing slash: URLs are built as base + "/media/..." */
     size_t n = strlen(cfg->public_url);
     while(n > 0 && cfg->public_url[n - 1] == '/')

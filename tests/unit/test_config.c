@@ -174,6 +174,8 @@ static void test_bad_values(void **state) {
   expect_bad("MEDIALIB_LOG", "verbose", "not a level");
   expect_bad("MEDIALIB_PUBLIC_URL", "ftp://example.com", "http");
   expect_bad("MEDIALIB_PUBLIC_URL", "example.com", NULL);
+  expect_bad("MEDIALIB_PUBLIC_URL", "https://x.example/\"><script>", "quote");
+  expect_bad("MEDIALIB_PUBLIC_URL", "https://x.example/a b", "space");
 }
 
 static void test_out_of_range(void **state) {
