@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "http/multipart.h"
 #include "media/filename.h"
 
 static void check_clean(const char *out, size_t outsz) {
@@ -30,6 +31,19 @@ static void check_clean(const char *out, size_t outsz) {
       abort();
     i += len;
   }
+}
+
+/* What we send, a client sends back (PUT /api/media/{id}/file): the header
+ * made for a cleaned name parses back to that name. */
+static void check_round_trip(const char *cleaned) {
+  struct ml_buf b;
+  char back[4 * ML_FILENAME_MAX + 1];
+  ml_buf_init(&b, 1 << 16);
+  if(ml_filename_disposition(&b, 0, cleaned) == ML_OK) {
+    if(ml_multipart_disposition_filename(b.data, back, sizeof(back)) || strcmp(back, cleaned))
+      abort();
+  }
+  ml_buf_free(&b);
 }
 
 static void check_disposition(int is_inline, const char *name) {
@@ -74,6 +88,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(raw, data, size);
   raw[size] = '\0';
   check_disposition(0, raw);
+  if(*out)
+    check_round_trip(out);
+  {
+    /* An arbitrary header value: any answer, no crash; a result fits. */
+    char parsed[64];
+    if(!ml_multipart_disposition_filename(raw, parsed, sizeof(parsed)) && strlen(parsed) >= 64)
+      abort();
+  }
   ml_free(raw);
   return 0;
 }

@@ -323,27 +323,26 @@ static ml_err bad_disposition(const struct ml_multipart *mp, struct ml_errbuf *e
                  mp->nparts);
 }
 
-/* Content-Disposition: form-data; name="x"; filename="y"; filename*=... The
- * value v is decoded in place: each parameter value is written one byte
- * before where it was read (over the '=' or a space), so it never overwrites
- * anything not yet parsed. */
-static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_info *pi,
-                                struct ml_errbuf *eb) {
-  char *p = v, *fname = NULL, *fstar = NULL, *name = NULL;
-  const char *type = p;
-  while(is_tchar((unsigned char)*p))
-    p++;
-  if(p - type != 9 || strncasecmp(type, "form-data", 9))
-    return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u is not form-data", mp->nparts);
+/* The parameters of a Content-Disposition value after its type token, at p:
+ * "; name=\"x\"; filename=\"y\"; filename*=..." (RFC 6266, RFC 7578). Each
+ * value is decoded in place: it is written one byte before where it was read
+ * (over the '=' or a space), so it never overwrites anything not yet parsed.
+ * name, fname and fstar get the values of those parameters (NULL when
+ * absent; fstar still encoded); others are skipped. Returns 0, -1 when
+ * malformed, or -2 when a parameter is repeated (*repeated names it, with
+ * *repeated_len bytes). */
+static int disposition_params(char *p, char **name, char **fname, char **fstar,
+                              const char **repeated, size_t *repeated_len) {
+  *name = *fname = *fstar = NULL;
   for(;;) {
     char *key, *dst, **slot = NULL;
     size_t keylen;
     while(is_ows(*p))
       p++;
     if(!*p)
-      break;
+      return 0;
     if(*p != ';')
-      return bad_disposition(mp, eb);
+      return -1;
     p++;
     while(is_ows(*p))
       p++;
@@ -355,35 +354,80 @@ static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_in
     while(is_ows(*p))
       p++;
     if(!keylen || *p != '=')
-      return bad_disposition(mp, eb);
+      return -1;
     p++;
     while(is_ows(*p))
       p++;
     dst = p - 1;
     if(keylen == 4 && !strncasecmp(key, "name", 4))
-      slot = &name;
+      slot = name;
     else if(keylen == 8 && !strncasecmp(key, "filename", 8))
-      slot = &fname;
+      slot = fname;
     else if(keylen == 9 && !strncasecmp(key, "filename*", 9))
-      slot = &fstar;
-    if(slot && *slot)
-      return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u repeats the parameter %.*s",
-                     mp->nparts, (int)keylen, key);
+      slot = fstar;
+    if(slot && *slot) {
+      *repeated = key;
+      *repeated_len = keylen;
+      return -2;
+    }
     {
       const char *r = p;
       if(param_value(&r, dst, (size_t)-1))
-        return bad_disposition(mp, eb);
+        return -1;
       p += r - p;
     }
     if(slot)
       *slot = dst;
   }
+}
+
+/* Content-Disposition: form-data; name="x"; filename="y"; filename*=...,
+ * decoded in place (disposition_params). */
+static ml_err parse_disposition(struct ml_multipart *mp, char *v, struct part_info *pi,
+                                struct ml_errbuf *eb) {
+  char *p = v, *fname, *fstar, *name;
+  const char *type = p, *rep = NULL;
+  size_t replen = 0;
+  int prc;
+  while(is_tchar((unsigned char)*p))
+    p++;
+  if(p - type != 9 || strncasecmp(type, "form-data", 9))
+    return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u is not form-data", mp->nparts);
+  prc = disposition_params(p, &name, &fname, &fstar, &rep, &replen);
+  if(prc == -2)
+    return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u repeats the parameter %.*s",
+                   mp->nparts, (int)replen, rep);
+  if(prc)
+    return bad_disposition(mp, eb);
   if(fstar && ext_value(fstar))
     return ml_fail(eb, ML_ERR_BAD_REQUEST, "multipart: part %u has a malformed filename*",
                    mp->nparts);
   pi->name = name ? name : "";
   pi->filename = fstar ? fstar : fname;
   return ML_OK;
+}
+
+int ml_multipart_disposition_filename(const char *value, char *out, size_t outlen) {
+  char copy[8192], *p = copy, *name, *fname, *fstar;
+  const char *rep, *pick;
+  size_t replen, n = value ? strlen(value) : sizeof(copy);
+  if(n >= sizeof(copy) || !outlen)
+    return -1;
+  memcpy(copy, value, n + 1);
+  p = (char *)skip_ows(p);
+  if(!is_tchar((unsigned char)*p))
+    return -1;
+  while(is_tchar((unsigned char)*p)) /* attachment, inline, or any other type */
+    p++;
+  if(disposition_params(p, &name, &fname, &fstar, &rep, &replen))
+    return -1;
+  if(fstar && ext_value(fstar))
+    return -1;
+  pick = fstar ? fstar : fname;
+  if(!pick || strlen(pick) >= outlen)
+    return -1;
+  memcpy(out, pick, strlen(pick) + 1);
+  return 0;
 }
 
 /* The complete header block in mp->hdr (ending with an empty line). Lines

@@ -53,7 +53,8 @@ enum ml_transform_crop {
 };
 
 enum ml_transform_format {
-  ML_TRANSFORM_FORMAT_ORIGINAL = 0, /* no f_: the source's format (see ml_transform_output_format) */
+  ML_TRANSFORM_FORMAT_ORIGINAL =
+      0, /* no f_: the source's format (see ml_transform_output_format) */
   ML_TRANSFORM_FORMAT_JPEG,
   ML_TRANSFORM_FORMAT_PNG,
   ML_TRANSFORM_FORMAT_WEBP,

@@ -709,6 +709,67 @@ static void test_boundary_small_out(void **state) {
   assert_int_not_equal(ml_multipart_boundary("multipart/form-data; boundary=abcd", out, 4), ML_OK);
 }
 
+/* The Content-Disposition header of PUT /api/media/{id}/file (RFC 6266). */
+static void test_header_disposition_filename(void **state) {
+  char out[64], small[4];
+  (void)state;
+  assert_int_equal(
+      ml_multipart_disposition_filename("attachment; filename=\"a.png\"", out, sizeof(out)), 0);
+  assert_string_equal(out, "a.png");
+  /* A token value, inline, odd spacing and case. */
+  assert_int_equal(
+      ml_multipart_disposition_filename(" Inline ;FileName = b.jpg ", out, sizeof(out)), 0);
+  assert_string_equal(out, "b.jpg");
+  /* filename* wins over filename, whichever comes first, and is decoded. */
+  assert_int_equal(
+      ml_multipart_disposition_filename(
+          "attachment; filename*=UTF-8''caf%C3%A9.png; filename=\"cafe.png\"", out, sizeof(out)),
+      0);
+  assert_string_equal(out, "caf\xc3\xa9.png");
+  assert_int_equal(
+      ml_multipart_disposition_filename(
+          "attachment; filename=\"x.png\"; filename*=ISO-8859-1'en'%E9.png", out, sizeof(out)),
+      0);
+  assert_string_equal(out, "\xc3\xa9.png");
+  /* Quoted-string escapes are undone; a ';' inside quotes is part of the name. */
+  assert_int_equal(
+      ml_multipart_disposition_filename("attachment; filename=\"a\\\"b;c.png\"", out, sizeof(out)),
+      0);
+  assert_string_equal(out, "a\"b;c.png");
+  /* Other parameters are skipped. */
+  assert_int_equal(
+      ml_multipart_disposition_filename(
+          "attachment; size=12; filename=\"d.pdf\"; creation-date=\"x\"", out, sizeof(out)),
+      0);
+  assert_string_equal(out, "d.pdf");
+  /* None, malformed, repeated, unterminated, bad charset, too long. */
+  assert_int_equal(ml_multipart_disposition_filename("attachment", out, sizeof(out)), -1);
+  assert_int_equal(ml_multipart_disposition_filename("", out, sizeof(out)), -1);
+  assert_int_equal(ml_multipart_disposition_filename(NULL, out, sizeof(out)), -1);
+  assert_int_equal(ml_multipart_disposition_filename("; filename=a", out, sizeof(out)), -1);
+  assert_int_equal(ml_multipart_disposition_filename("attachment filename=a", out, sizeof(out)),
+                   -1);
+  assert_int_equal(
+      ml_multipart_disposition_filename("attachment; filename=a; filename=b", out, sizeof(out)),
+      -1);
+  assert_int_equal(ml_multipart_disposition_filename("attachment; filename=\"a", out, sizeof(out)),
+                   -1);
+  assert_int_equal(
+      ml_multipart_disposition_filename("attachment; filename*=KOI8-R''a", out, sizeof(out)), -1);
+  assert_int_equal(
+      ml_multipart_disposition_filename("attachment; filename=abcd", small, sizeof(small)), -1);
+  assert_int_equal(
+      ml_multipart_disposition_filename("attachment; filename=abc", small, sizeof(small)), 0);
+  assert_string_equal(small, "abc");
+  {
+    char big[9000];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big, "attachment; filename=", 21);
+    assert_int_equal(ml_multipart_disposition_filename(big, out, sizeof(out)), -1);
+  }
+}
+
 #ifdef ML_TEST_HOOKS
 static void test_create_nomem(void **state) {
   struct ml_multipart *mp = NULL;
@@ -740,6 +801,7 @@ int main(void) {
       cmocka_unit_test(test_create_bad_boundary),
       cmocka_unit_test(test_boundary_param),
       cmocka_unit_test(test_boundary_small_out),
+      cmocka_unit_test(test_header_disposition_filename),
 #ifdef ML_TEST_HOOKS
       cmocka_unit_test(test_create_nomem),
 #endif
