@@ -111,6 +111,26 @@ const struct ml_repo_sqlite_migration ml_repo_sqlite_migrations[] = {
      ") WITHOUT ROWID;"
      "CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);"
      "CREATE INDEX refresh_tokens_expires ON refresh_tokens(expires_at);"},
+    {"create variants",
+     /* Derived images (image/transform.h): one row per rendered variant of
+      * one version of a media. name is the canonical transform with its
+      * concrete format ("c_fill,f_webp,h_200,w_200"). The rows go with the
+      * media row (CASCADE), but the domain first reads them to queue the
+      * removal of their blobs in the same transaction. */
+     "CREATE TABLE variants ("
+     "  media_id INTEGER NOT NULL REFERENCES media(id) ON DELETE CASCADE,"
+     "  version INTEGER NOT NULL,"
+     "  name TEXT NOT NULL,"
+     "  storage_key TEXT NOT NULL,"
+     "  mime_type TEXT NOT NULL,"
+     "  size INTEGER NOT NULL,"
+     "  width INTEGER NOT NULL,"
+     "  height INTEGER NOT NULL,"
+     "  sha256 TEXT NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  PRIMARY KEY (media_id, version, name)"
+     ") WITHOUT ROWID;"
+     "CREATE UNIQUE INDEX variants_storage_key ON variants(storage_key);"},
 };
 
 const int ml_repo_sqlite_migrations_count =

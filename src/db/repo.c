@@ -249,6 +249,25 @@ ml_err ml_repo_key_in_use(struct ml_conn *c, const char *key, int *in_use, struc
   return c->repo->ops->key_in_use(c, key, in_use, eb);
 }
 
+ml_err ml_repo_variant_get(struct ml_conn *c, int64_t media_id, int64_t version, const char *name,
+                           struct ml_arena *a, struct ml_variant *out, struct ml_errbuf *eb) {
+  return c->repo->ops->variant_get(c, media_id, version, name, a, out, eb);
+}
+
+ml_err ml_repo_variant_put(struct ml_conn *c, const struct ml_variant *v, struct ml_errbuf *eb) {
+  return c->repo->ops->variant_put(c, v, eb);
+}
+
+ml_err ml_repo_variant_list(struct ml_conn *c, int64_t media_id, struct ml_arena *a,
+                            struct ml_variant **items, size_t *n, struct ml_errbuf *eb) {
+  return c->repo->ops->variant_list(c, media_id, a, items, n, eb);
+}
+
+ml_err ml_repo_variant_delete_below(struct ml_conn *c, int64_t media_id, int64_t below, int64_t *n,
+                                    struct ml_errbuf *eb) {
+  return c->repo->ops->variant_delete_below(c, media_id, below, n, eb);
+}
+
 ml_err ml_repo_job_add(struct ml_conn *c, struct ml_job *j, struct ml_errbuf *eb) {
   return c->repo->ops->job_add(c, j, eb);
 }

@@ -83,6 +83,19 @@ struct ml_media_filter {
   int64_t limit; /* 1..100 */
 };
 
+/* A rendered variant (derived image) of one version of a media. */
+struct ml_variant {
+  int64_t media_id;
+  int64_t version;
+  const char *name;        /* canonical transform with its concrete format */
+  const char *storage_key; /* under the version's key prefix */
+  const char *mime_type;
+  int64_t size;          /* bytes */
+  int64_t width, height; /* pixels */
+  char sha256[65];       /* lowercase hex */
+  int64_t created_at;    /* epoch ms */
+};
+
 /* An outbox job. kind is e.g. "remove_blob"; key is the blob key. */
 struct ml_job {
   int64_t id;
@@ -212,7 +225,20 @@ ml_err ml_repo_job_depth_by_kind(struct ml_conn *c,
                                  void (*cb)(void *ctx, const char *kind, int64_t depth,
                                             int64_t failing),
                                  void *ctx, struct ml_errbuf *eb);
-/* Does any media row (any state) use this storage key? (fsck) */
+/* Variants. get: ML_ERR_NOT_FOUND when absent. put inserts or replaces
+ * the row of (media_id, version, name); ML_ERR_NOT_FOUND when the media row
+ * is gone. list: every variant of the media, all versions, as an arena
+ * array. delete_below: the rows of versions below `below` (INT64_MAX: all);
+ * *n (may be NULL) gets how many. */
+ml_err ml_repo_variant_get(struct ml_conn *c, int64_t media_id, int64_t version, const char *name,
+                           struct ml_arena *a, struct ml_variant *out, struct ml_errbuf *eb);
+ml_err ml_repo_variant_put(struct ml_conn *c, const struct ml_variant *v, struct ml_errbuf *eb);
+ml_err ml_repo_variant_list(struct ml_conn *c, int64_t media_id, struct ml_arena *a,
+                            struct ml_variant **items, size_t *n, struct ml_errbuf *eb);
+ml_err ml_repo_variant_delete_below(struct ml_conn *c, int64_t media_id, int64_t below, int64_t *n,
+                                    struct ml_errbuf *eb);
+/* Does any media row (any state) or variant use this storage key? (fsck,
+ * and the outbox: a key in use is never removed) */
 ml_err ml_repo_key_in_use(struct ml_conn *c, const char *key, int *in_use, struct ml_errbuf *eb);
 /* Calls cb for every media row (any state) in id order; cb returning non-zero
  * stops (still ML_OK). m and its strings are valid only during the call: copy

@@ -61,6 +61,14 @@ struct ml_repo_ops {
                        struct ml_errbuf *eb);
   ml_err (*key_in_use)(struct ml_conn *c, const char *key, int *in_use, struct ml_errbuf *eb);
 
+  ml_err (*variant_get)(struct ml_conn *c, int64_t media_id, int64_t version, const char *name,
+                        struct ml_arena *a, struct ml_variant *out, struct ml_errbuf *eb);
+  ml_err (*variant_put)(struct ml_conn *c, const struct ml_variant *v, struct ml_errbuf *eb);
+  ml_err (*variant_list)(struct ml_conn *c, int64_t media_id, struct ml_arena *a,
+                         struct ml_variant **items, size_t *n, struct ml_errbuf *eb);
+  ml_err (*variant_delete_below)(struct ml_conn *c, int64_t media_id, int64_t below, int64_t *n,
+                                 struct ml_errbuf *eb);
+
   ml_err (*job_add)(struct ml_conn *c, struct ml_job *j, struct ml_errbuf *eb);
   ml_err (*job_get)(struct ml_conn *c, int64_t id, struct ml_arena *a, struct ml_job *out,
                     struct ml_errbuf *eb);

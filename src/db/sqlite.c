@@ -51,6 +51,10 @@ enum stmt_id {
   ST_TAGS_DELETE,
   ST_TAG_INSERT,
   ST_KEY_IN_USE,
+  ST_VARIANT_GET,
+  ST_VARIANT_PUT,
+  ST_VARIANT_LIST,
+  ST_VARIANT_DELETE_BELOW,
   ST_JOB_ADD,
   ST_JOB_GET,
   ST_JOB_DELETE,
@@ -85,6 +89,8 @@ enum stmt_id {
 #define USER_COLS \
   "id, username, password_hash, role, disabled, token_version, created_at, last_login_at"
 #define REFRESH_COLS "jti, user_id, expires_at, revoked, created_at"
+#define VARIANT_COLS \
+  "media_id, version, name, storage_key, mime_type, size, width, height, sha256, created_at"
 
 /* The list filters, shared by the eight orderings and the count. A NULL
  * parameter switches its test off, so one statement serves every mix of
@@ -136,7 +142,20 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_MEDIA_EACH] = "SELECT " MEDIA_COLS " FROM media ORDER BY id",
     [ST_TAGS_DELETE] = "DELETE FROM media_tags WHERE media_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO media_tags (media_id, tag) VALUES (?1, ?2)",
-    [ST_KEY_IN_USE] = "SELECT EXISTS (SELECT 1 FROM media WHERE storage_key = ?1)",
+    [ST_KEY_IN_USE] = "SELECT EXISTS (SELECT 1 FROM media WHERE storage_key = ?1) "
+                      "OR EXISTS (SELECT 1 FROM variants WHERE storage_key = ?1)",
+    [ST_VARIANT_GET] = "SELECT " VARIANT_COLS " FROM variants WHERE media_id = ?1 AND "
+                       "version = ?2 AND name = ?3",
+    /* An upsert, not INSERT OR REPLACE: REPLACE would also delete another
+     * variant that holds the same storage key instead of refusing. */
+    [ST_VARIANT_PUT] = "INSERT INTO variants (" VARIANT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                       "?7, ?8, ?9, ?10) ON CONFLICT (media_id, version, name) DO UPDATE SET "
+                       "storage_key = excluded.storage_key, mime_type = excluded.mime_type, "
+                       "size = excluded.size, width = excluded.width, height = excluded.height, "
+                       "sha256 = excluded.sha256, created_at = excluded.created_at",
+    [ST_VARIANT_LIST] = "SELECT " VARIANT_COLS " FROM variants WHERE media_id = ?1 "
+                        "ORDER BY version, name",
+    [ST_VARIANT_DELETE_BELOW] = "DELETE FROM variants WHERE media_id = ?1 AND version < ?2",
     [ST_JOB_ADD] = "INSERT INTO outbox (kind, key, media_id, attempts, next_at, lease_until, "
                    "last_error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_JOB_GET] = "SELECT " JOB_COLS " FROM outbox WHERE id = ?1",
@@ -243,6 +262,8 @@ static ml_err stmt_exec(struct sq_conn *c, enum stmt_id id, const char *what,
   stmt_done(st);
   return rc;
 }
+
+static ml_err write_error(struct sq_conn *c, int src, const char *what, struct ml_errbuf *eb);
 
 static int bind_str(sqlite3_stmt *st, int i, const char *s) {
   return sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_STATIC);
@@ -1039,6 +1060,183 @@ static ml_err sq_key_in_use(struct ml_conn *conn, const char *key, int *in_use,
 }
 
 /* ------------------------------------------------------------------ */
+/* Variants */
+
+/* Reads a row of VARIANT_COLS (strings copied into a). */
+static ml_err read_variant(sqlite3_stmt *st, struct ml_arena *a, struct ml_variant *v) {
+  const unsigned char *sha;
+  int sha_len;
+  ml_err rc;
+  memset(v, 0, sizeof(*v));
+  v->media_id = sqlite3_column_int64(st, 0);
+  v->version = sqlite3_column_int64(st, 1);
+  rc = col_str(st, 2, a, &v->name);
+  if(!rc)
+    rc = col_str(st, 3, a, &v->storage_key);
+  if(!rc)
+    rc = col_str(st, 4, a, &v->mime_type);
+  v->size = sqlite3_column_int64(st, 5);
+  v->width = sqlite3_column_int64(st, 6);
+  v->height = sqlite3_column_int64(st, 7);
+  sha = sqlite3_column_text(st, 8);
+  sha_len = sqlite3_column_bytes(st, 8);
+  if(sha && sha_len > 0) {
+    size_t n = (size_t)sha_len < sizeof(v->sha256) - 1 ? (size_t)sha_len : sizeof(v->sha256) - 1;
+    memcpy(v->sha256, sha, n);
+  }
+  v->created_at = sqlite3_column_int64(st, 9);
+  return rc;
+}
+
+static ml_err sq_variant_get(struct ml_conn *conn, int64_t media_id, int64_t version,
+                             const char *name, struct ml_arena *a, struct ml_variant *out,
+                             struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_VARIANT_GET, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, media_id);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, version);
+  if(!src)
+    src = bind_str(st, 3, name);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src == SQLITE_ROW) {
+    rc = read_variant(st, a, out);
+    if(rc)
+      rc = ml_fail(eb, rc, "out of memory reading a variant");
+  } else if(src == SQLITE_DONE)
+    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "media %" PRId64 " v%" PRId64 " has no variant %s", media_id,
+                 version, name);
+  else
+    rc = sq_error(c, src, "get variant", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_variant_put(struct ml_conn *conn, const struct ml_variant *v,
+                             struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_VARIANT_PUT, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, v->media_id);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, v->version);
+  if(!src)
+    src = bind_str(st, 3, v->name);
+  if(!src)
+    src = bind_str(st, 4, v->storage_key);
+  if(!src)
+    src = bind_str(st, 5, v->mime_type);
+  if(!src)
+    src = sqlite3_bind_int64(st, 6, v->size);
+  if(!src)
+    src = sqlite3_bind_int64(st, 7, v->width);
+  if(!src)
+    src = sqlite3_bind_int64(st, 8, v->height);
+  if(!src)
+    src = sqlite3_bind_text(st, 9, v->sha256, (int)strnlen(v->sha256, sizeof(v->sha256)),
+                            SQLITE_STATIC);
+  if(!src)
+    src = sqlite3_bind_int64(st, 10, v->created_at);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    rc = write_error(c, src, "record variant", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_variant_list(struct ml_conn *conn, int64_t media_id, struct ml_arena *a,
+                              struct ml_variant **items, size_t *n, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  struct ml_variant *rows = NULL;
+  size_t got = 0, cap = 0;
+  ml_err rc;
+  int src;
+
+  *items = NULL;
+  *n = 0;
+  rc = stmt_get(c, ST_VARIANT_LIST, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, media_id);
+  while(!src && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if(got == cap) { /* grows by doubling; the arena keeps the old copy */
+      size_t ncap = cap ? 2 * cap : 8;
+      struct ml_variant *bigger = ml_arena_alloc(a, ncap * sizeof(*bigger));
+      if(!bigger) {
+        rc = ml_fail(eb, ML_ERR_NOMEM, "out of memory listing variants");
+        goto out;
+      }
+      if(got)
+        memcpy(bigger, rows, got * sizeof(*rows));
+      rows = bigger;
+      cap = ncap;
+    }
+    rc = read_variant(st, a, &rows[got]);
+    if(rc) {
+      rc = ml_fail(eb, rc, "out of memory listing variants");
+      goto out;
+    }
+    got++;
+    src = SQLITE_OK;
+  }
+  if(src != SQLITE_OK && src != SQLITE_DONE) {
+    rc = sq_error(c, src, "list variants", eb);
+    goto out;
+  }
+  *items = rows;
+  *n = got;
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_variant_delete_below(struct ml_conn *conn, int64_t media_id, int64_t below,
+                                      int64_t *n, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  if(n)
+    *n = 0;
+  rc = stmt_get(c, ST_VARIANT_DELETE_BELOW, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, media_id);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, below);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    rc = write_error(c, src, "delete variants", eb);
+  else if(n)
+    *n = sqlite3_changes(c->db);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Outbox */
 
 static ml_err sq_job_add(struct ml_conn *conn, struct ml_job *j, struct ml_errbuf *eb) {
@@ -1336,7 +1534,7 @@ static ml_err write_error(struct sq_conn *c, int src, const char *what, struct m
     case SQLITE_CONSTRAINT_PRIMARYKEY:
       return ml_fail(eb, ML_ERR_CONFLICT, "%s: already exists", what);
     case SQLITE_CONSTRAINT_FOREIGNKEY:
-      return ml_fail(eb, ML_ERR_NOT_FOUND, "%s: no such user", what);
+      return ml_fail(eb, ML_ERR_NOT_FOUND, "%s: the row it belongs to does not exist", what);
     case SQLITE_CONSTRAINT_CHECK:
       return ml_fail(eb, ML_ERR_BAD_REQUEST, "%s: value out of range", what);
     default: break;
@@ -1737,6 +1935,10 @@ const struct ml_repo_ops ml_repo_sqlite_ops = {
     .media_delete = sq_media_delete,
     .media_each = sq_media_each,
     .key_in_use = sq_key_in_use,
+    .variant_get = sq_variant_get,
+    .variant_put = sq_variant_put,
+    .variant_list = sq_variant_list,
+    .variant_delete_below = sq_variant_delete_below,
     .job_add = sq_job_add,
     .job_get = sq_job_get,
     .job_delete = sq_job_delete,

@@ -1071,6 +1071,119 @@ static void test_key_in_use(void **state) {
   ml_repo_close(&r);
 }
 
+static struct ml_variant sample_variant(int64_t media_id, int64_t version, const char *name,
+                                        const char *key) {
+  struct ml_variant v;
+  memset(&v, 0, sizeof(v));
+  v.media_id = media_id;
+  v.version = version;
+  v.name = name;
+  v.storage_key = key;
+  v.mime_type = "image/webp";
+  v.size = 321;
+  v.width = 200;
+  v.height = 100;
+  snprintf(v.sha256, sizeof(v.sha256), "%064d", 42);
+  v.created_at = 1700000000123;
+  return v;
+}
+
+static void test_variants(void **state) {
+  struct fixture *fx = *state;
+  struct ml_repo *r = open_new(fx, 1);
+  struct ml_errbuf eb = {{0}};
+  struct ml_conn *c = NULL;
+  struct ml_arena *a = ml_arena_create(0);
+  struct ml_media m = sample_media("v", "");
+  struct ml_variant v1, v2, v3, got, *items = NULL;
+  size_t n = 99;
+  int64_t deleted = -1;
+  int in_use = -1;
+
+  assert_non_null(a);
+  assert_int_equal(ml_repo_acquire(r, &c, &eb), ML_OK);
+  assert_int_equal(ml_repo_media_insert(c, &m, &eb), ML_OK);
+  v1 = sample_variant(m.id, 1, "c_fill,f_webp,h_100,w_200",
+                      "m/1/v1-a/c_fill,f_webp,h_100,w_200.webp");
+  v2 = sample_variant(m.id, 1, "f_png,w_480", "m/1/v1-a/f_png,w_480.png");
+  v3 = sample_variant(m.id, 2, "f_png,w_480", "m/1/v2-b/f_png,w_480.png");
+  assert_int_equal(ml_repo_variant_list(c, m.id, a, &items, &n, &eb), ML_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(ml_repo_variant_get(c, m.id, 1, v1.name, a, &got, &eb), ML_ERR_NOT_FOUND);
+  assert_int_equal(ml_repo_variant_put(c, &v1, &eb), ML_OK);
+  assert_int_equal(ml_repo_variant_put(c, &v2, &eb), ML_OK);
+  assert_int_equal(ml_repo_variant_put(c, &v3, &eb), ML_OK);
+
+  /* Round trip of every column. */
+  assert_int_equal(ml_repo_variant_get(c, m.id, 1, v1.name, a, &got, &eb), ML_OK);
+  assert_int_equal(got.media_id, m.id);
+  assert_int_equal(got.version, 1);
+  assert_string_equal(got.name, v1.name);
+  assert_string_equal(got.storage_key, v1.storage_key);
+  assert_string_equal(got.mime_type, "image/webp");
+  assert_int_equal(got.size, 321);
+  assert_int_equal(got.width, 200);
+  assert_int_equal(got.height, 100);
+  assert_string_equal(got.sha256, v1.sha256);
+  assert_int_equal(got.created_at, 1700000000123);
+  /* The version is part of the key. */
+  assert_int_equal(ml_repo_variant_get(c, m.id, 3, v1.name, a, &got, &eb), ML_ERR_NOT_FOUND);
+
+  /* put replaces the row of the same (media, version, name). */
+  v1.size = 999;
+  assert_int_equal(ml_repo_variant_put(c, &v1, &eb), ML_OK);
+  assert_int_equal(ml_repo_variant_get(c, m.id, 1, v1.name, a, &got, &eb), ML_OK);
+  assert_int_equal(got.size, 999);
+
+  /* A variant key is a key in use: the outbox and fsck leave it alone. */
+  assert_int_equal(ml_repo_key_in_use(c, v2.storage_key, &in_use, &eb), ML_OK);
+  assert_int_equal(in_use, 1);
+
+  /* list: every version, ordered by version then name. */
+  assert_int_equal(ml_repo_variant_list(c, m.id, a, &items, &n, &eb), ML_OK);
+  assert_int_equal(n, 3);
+  assert_string_equal(items[0].name, v1.name);
+  assert_string_equal(items[1].name, v2.name);
+  assert_int_equal(items[2].version, 2);
+
+  /* delete_below removes the older versions only. */
+  assert_int_equal(ml_repo_variant_delete_below(c, m.id, 2, &deleted, &eb), ML_OK);
+  assert_int_equal(deleted, 2);
+  assert_int_equal(ml_repo_variant_list(c, m.id, a, &items, &n, &eb), ML_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(items[0].version, 2);
+  assert_int_equal(ml_repo_key_in_use(c, v2.storage_key, &in_use, &eb), ML_OK);
+  assert_int_equal(in_use, 0);
+
+  /* Two variants cannot share a blob. */
+  v1.storage_key = v3.storage_key;
+  assert_int_equal(ml_repo_variant_put(c, &v1, &eb), ML_ERR_CONFLICT);
+
+  /* Many variants grow the list past its first allocation. */
+  for(int i = 0; i < 40; i++) {
+    char name[32], key[64];
+    struct ml_variant v;
+    snprintf(name, sizeof(name), "f_png,w_%d", i + 1);
+    snprintf(key, sizeof(key), "m/1/v3-c/f_png,w_%d.png", i + 1);
+    v = sample_variant(m.id, 3, name, key);
+    assert_int_equal(ml_repo_variant_put(c, &v, &eb), ML_OK);
+  }
+  assert_int_equal(ml_repo_variant_list(c, m.id, a, &items, &n, &eb), ML_OK);
+  assert_int_equal(n, 41);
+  assert_int_equal(items[40].version, 3);
+
+  /* The rows go with the media; a variant of a missing media is refused. */
+  assert_int_equal(ml_repo_media_delete(c, m.id, &eb), ML_OK);
+  assert_int_equal(ml_repo_variant_list(c, m.id, a, &items, &n, &eb), ML_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(ml_repo_variant_put(c, &v3, &eb), ML_ERR_NOT_FOUND);
+  assert_int_equal(ml_repo_variant_delete_below(c, m.id, INT64_MAX, NULL, &eb), ML_OK);
+
+  ml_repo_release(&c);
+  ml_repo_close(&r);
+  ml_arena_destroy(&a);
+}
+
 struct each_ctx {
   int64_t ids[8];
   char titles[8][16];
@@ -1635,6 +1748,7 @@ int main(void) {
       cmocka_unit_test(test_outbox),
       cmocka_unit_test(test_outbox_claim_concurrent),
       cmocka_unit_test(test_key_in_use),
+      cmocka_unit_test(test_variants),
       cmocka_unit_test(test_media_each),
       cmocka_unit_test(test_transactions),
       cmocka_unit_test(test_pool_waits_then_busy),
