@@ -91,6 +91,20 @@ static const struct cfg_entry table[] = {
      S(login_max_failures), "failed logins a minute per username and per address before 429"},
     {"cors_origins", "MEDIALIB_CORS_ORIGINS", CFG_STR, "", 0, 0, 0, S(cors_origins),
      "origins allowed to call the API from a browser, comma-separated (empty: none)"},
+    {"transforms", "MEDIALIB_TRANSFORMS", CFG_STR, "presets", 0, 0, 0, S(transforms),
+     "image transforms allowed in URLs: presets (free-form ones need a signed URL) or any"},
+    {"url_signing_key", "MEDIALIB_URL_SIGNING_KEY", CFG_STR, "", 0, 0, CFG_SECRET,
+     S(url_signing_key),
+     "key of signed transform URLs (`medialib sign`), >= 16 bytes (empty: signatures refused)"},
+    {"presets", "MEDIALIB_PRESETS", CFG_STR, "", 0, 0, 0, S(presets),
+     "presets added to or replacing thumbnail, small, medium, large: "
+     "name=w_1600,h_600,c_fill;avatar=w_64,h_64,c_fill"},
+    {"eager_presets", "MEDIALIB_EAGER_PRESETS", CFG_STR, "thumbnail", 0, 0, 0, S(eager_presets),
+     "presets rendered in the background after an upload or replace, comma-separated"},
+    {"render_threads", "MEDIALIB_RENDER_THREADS", CFG_INT, "0", 0, 64, 0, S(render_threads),
+     "threads rendering image variants (0: one per core)"},
+    {"render_queue", "MEDIALIB_RENDER_QUEUE", CFG_INT, "64", 1, 100000, 0, S(render_queue),
+     "renders that may wait for a thread; past that, 503 with Retry-After"},
     {"test_faults", "MEDIALIB_TEST_FAULTS", CFG_STR, "", 0, 0, CFG_TESTONLY, S(test_faults),
      "fault injection (test builds only)"},
 };
@@ -331,6 +345,13 @@ ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb) {
                      "character",
                      cfg->public_url);
   }
+  if(strcmp(cfg->transforms, "presets") && strcmp(cfg->transforms, "any"))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_TRANSFORMS: '%s' is not presets or any",
+                   cfg->transforms);
+  if(*cfg->url_signing_key && strlen(cfg->url_signing_key) < 16)
+    return ml_fail(eb, ML_ERR_CONFIG,
+                   "MEDIALIB_URL_SIGNING_KEY: %zu bytes is too short (16 or more)",
+                   strlen(cfg->url_signing_key));
   if(*cfg->public_url) { /* no trailing slash: URLs are built as base + "/media/..." */
     size_t n = strlen(cfg->public_url);
     while(n > 0 && cfg->public_url[n - 1] == '/')

@@ -46,6 +46,12 @@ struct ml_config {
   int64_t private_api;          /* bool: API reads need a viewer token (files stay public) */
   int64_t login_max_failures;   /* failed logins a minute per username and per address */
   char *cors_origins;           /* comma-separated allowed origins; "" = none */
+  char *transforms;             /* "presets" (free-form needs a signature) or "any" */
+  char *url_signing_key;        /* secret: HMAC key of signed transform URLs; "" = none */
+  char *presets;                /* extra or replaced presets: "name=w_..,h_..;..." */
+  char *eager_presets;          /* presets rendered after upload, comma-separated */
+  int64_t render_threads;       /* image render threads, 0 = number of cores */
+  int64_t render_queue;         /* renders waiting before 503 */
 };
 
 /* Loads defaults, the optional config file, then the environment. On error

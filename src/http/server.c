@@ -88,6 +88,7 @@ struct ml_req_priv {
   int preflight; /* a CORS preflight, answered by the server itself */
   int64_t drained;
   void (*work)(struct ml_req *r);
+  struct ml_workers *work_pool; /* NULL: the server's pool */
   atomic_int work_done;
   ml_err err; /* for the access log */
   char err_msg[160];
@@ -403,7 +404,15 @@ static void work_trampoline(void *arg) {
   MHD_resume_connection(r->priv->conn);
 }
 
-void ml_req_defer(struct ml_req *r, void (*work)(struct ml_req *r)) { r->priv->work = work; }
+void ml_req_defer(struct ml_req *r, void (*work)(struct ml_req *r)) {
+  r->priv->work = work;
+  r->priv->work_pool = NULL;
+}
+
+void ml_req_defer_on(struct ml_req *r, struct ml_workers *pool, void (*work)(struct ml_req *r)) {
+  r->priv->work = work;
+  r->priv->work_pool = pool;
+}
 
 /* ------------------------------------------------------------------- access */
 
@@ -681,7 +690,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     ml_err rc;
     p->suspended = 1;
     MHD_suspend_connection(conn);
-    rc = ml_workers_submit(h->o.workers, work_trampoline, r);
+    rc = ml_workers_submit(p->work_pool ? p->work_pool : h->o.workers, work_trampoline, r);
     if(rc) {
       ml_req_error(r, ML_ERR_BUSY, "too much work queued; retry shortly", NULL);
       ml_req_add_header(r, "Retry-After", "1");

@@ -108,5 +108,9 @@ void ml_req_note_error(struct ml_req *r, ml_err e, const char *msg);
 /* From on_complete only: run work(r) on a worker thread; work must answer.
  * If the worker queue is full the request is answered 503 busy. */
 void ml_req_defer(struct ml_req *r, void (*work)(struct ml_req *r));
+/* The same on another pool (image rendering has its own, so that renders
+ * never hold up uploads and deletes); a full pool answers 503 busy with
+ * Retry-After. */
+void ml_req_defer_on(struct ml_req *r, struct ml_workers *pool, void (*work)(struct ml_req *r));
 
 #endif

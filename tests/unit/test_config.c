@@ -110,6 +110,12 @@ static void test_defaults(void **state) {
   assert_int_equal(c.threads, 0);
   assert_int_equal(c.insecure_open_writes, 0);
   assert_int_equal(c.connection_memory, 32 << 10);
+  assert_string_equal(c.transforms, "presets");
+  assert_string_equal(c.url_signing_key, "");
+  assert_string_equal(c.presets, "");
+  assert_string_equal(c.eager_presets, "thumbnail");
+  assert_int_equal(c.render_threads, 0);
+  assert_int_equal(c.render_queue, 64);
   ml_config_free(&c);
   assert_null(c.listen);
   ml_config_free(&c); /* twice is harmless */
@@ -176,6 +182,29 @@ static void test_bad_values(void **state) {
   expect_bad("MEDIALIB_PUBLIC_URL", "example.com", NULL);
   expect_bad("MEDIALIB_PUBLIC_URL", "https://x.example/\"><script>", "quote");
   expect_bad("MEDIALIB_PUBLIC_URL", "https://x.example/a b", "space");
+  expect_bad("MEDIALIB_TRANSFORMS", "all", "presets or any");
+  expect_bad("MEDIALIB_TRANSFORMS", "", NULL);
+  expect_bad("MEDIALIB_URL_SIGNING_KEY", "short-key", "too short");
+  expect_bad("MEDIALIB_RENDER_QUEUE", "0", "out of range");
+}
+
+/* The signing key is a secret: its value never appears in a message. */
+static void test_signing_key_not_echoed(void **state) {
+  struct ml_config c;
+  struct ml_errbuf eb = {{0}};
+  (void)state;
+  clear_env(NULL);
+  setenv("MEDIALIB_URL_SIGNING_KEY", "sekrit-abc", 1);
+  assert_int_equal(ml_config_load(&c, &eb), ML_ERR_CONFIG);
+  assert_null(strstr(eb.msg, "sekrit"));
+  ml_config_free(&c);
+  setenv("MEDIALIB_URL_SIGNING_KEY", "0123456789abcdef", 1);
+  setenv("MEDIALIB_TRANSFORMS", "any", 1);
+  assert_int_equal(ml_config_load(&c, &eb), ML_OK);
+  assert_string_equal(c.url_signing_key, "0123456789abcdef");
+  assert_string_equal(c.transforms, "any");
+  ml_config_free(&c);
+  clear_env(NULL);
 }
 
 static void test_out_of_range(void **state) {
@@ -316,6 +345,7 @@ int main(void) {
       cmocka_unit_test_setup(test_defaults, clear_env),
       cmocka_unit_test_setup(test_env_overrides, clear_env),
       cmocka_unit_test_setup(test_bad_values, clear_env),
+      cmocka_unit_test_setup(test_signing_key_not_echoed, clear_env),
       cmocka_unit_test_setup(test_out_of_range, clear_env),
       cmocka_unit_test_setup(test_bounds_accepted, clear_env),
       cmocka_unit_test_setup(test_file, clear_env),
