@@ -53,8 +53,7 @@ enum ml_transform_crop {
 };
 
 enum ml_transform_format {
-  ML_TRANSFORM_FORMAT_ORIGINAL =
-      0, /* no f_: the source's format (see ml_transform_output_format) */
+  ML_TRANSFORM_FORMAT_ORIGINAL = 0, /* no f_: as the source (see ml_transform_output_format) */
   ML_TRANSFORM_FORMAT_JPEG,
   ML_TRANSFORM_FORMAT_PNG,
   ML_TRANSFORM_FORMAT_WEBP,
@@ -195,8 +194,11 @@ enum ml_transform_format ml_transform_format_from_name(const char *name, size_t 
  * photo.jpg"), so a signature is good for one transform of one version of
  * one file. The URL carries it as the segment "s_" + out, before the
  * transform.
- * Returns ML_OK; ML_ERR_CONFIG for an empty key; ML_ERR_BAD_REQUEST for a
- * path longer than 4096 bytes; ML_ERR_NOMEM; ML_ERR_INTERNAL if OpenSSL fails.
+ * Returns ML_OK; ML_ERR_CONFIG for an empty key (or one longer than INT_MAX,
+ * which OpenSSL cannot take); ML_ERR_BAD_REQUEST for a path longer than 4096
+ * bytes, a canonical of ML_TRANSFORM_CANONICAL_MAX bytes or more (not one of
+ * ml_transform_format's), or a NULL canonical or path; ML_ERR_NOMEM;
+ * ML_ERR_INTERNAL if OpenSSL fails. out is "" on error.
  */
 ml_err ml_transform_sign(const unsigned char *key, size_t keylen, const char *canonical,
                          const char *path, char out[ML_TRANSFORM_SIG_CHARS + 1],
