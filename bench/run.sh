@@ -3,7 +3,10 @@
 # same wrk settings (wrk -t2 -c64). Prints a table of figures and ratios.
 #   bash bench/run.sh [path/to/medialib]
 # Environment: BENCH_SECONDS (default 10), BENCH_ROUNDS (default 3; the
-# median round is reported), BENCH_UPLOAD_MB (default 1024).
+# median round is reported), BENCH_UPLOAD_MB (default 1024), BENCH_ONLY=thumb
+# (only the thumbnail section), BENCH_THUMB_RUNS (renders per round, default
+# 30), BENCH_PYTHON (the Python with Debian's python3-pil, default
+# /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${1:-build/medialib}")
@@ -20,6 +23,49 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# Thumbnails, in process, before the server starts (a quiet machine): a
+# 4000x3000 photo-like JPEG (quality 90) to a 300 px wide JPEG, medialib's
+# renderer (bench_thumb, libvips) side by side with Pillow in draft mode
+# (thumb_pillow.py), on the same file, rounds alternating between the two.
+thumb_bench() {
+  local bench py rounds runs ml=() pil=() ml_rss=() pil_rss=() line
+  bench="$(dirname "$BIN")/bench_thumb"
+  py=${BENCH_PYTHON:-/usr/bin/python3}
+  rounds=$ROUNDS; runs=${BENCH_THUMB_RUNS:-30}
+  [ -x "$bench" ] || { echo "thumb: $bench not built" >&2; return 1; }
+  "$py" -c 'import PIL' 2>/dev/null || { echo "thumb: $py has no Pillow (python3-pil)" >&2; return 1; }
+  "$bench" -g "$WORK/thumb-src.jpg"
+  echo "thumbnails: $rounds rounds of $runs renders each ($(du -h "$WORK/thumb-src.jpg" | cut -f1) source)..."
+  for _ in $(seq 1 "$rounds"); do
+    line=$("$bench" -n "$runs" -i "$WORK/thumb-src.jpg")
+    ml+=("$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")")
+    ml_rss+=("$(sed -E 's/.*max_rss_kib=([0-9]+).*/\1/' <<<"$line")")
+    ML_THUMB_LINE=$line
+    line=$("$py" bench/thumb_pillow.py "$WORK/thumb-src.jpg" "$runs")
+    pil+=("$(sed -E 's/.*median_ms=([0-9.]+).*/\1/' <<<"$line")")
+    pil_rss+=("$(sed -E 's/.*max_rss_kib=([0-9]+).*/\1/' <<<"$line")")
+    PIL_THUMB_LINE=$line
+  done
+  echo "  medialib: $ML_THUMB_LINE"
+  echo "  Pillow:   $PIL_THUMB_LINE"
+  python3 - "$(printf '%s\n' "${ml[@]}" | median)" "$(printf '%s\n' "${pil[@]}" | median)" \
+    "$(printf '%s\n' "${ml_rss[@]}" | sort -n | tail -1)" "$(printf '%s\n' "${pil_rss[@]}" | sort -n | tail -1)" \
+    "$rounds" "$runs" <<'PY'
+import sys
+ml, pil, ml_rss, pil_rss = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rounds, runs = sys.argv[5], sys.argv[6]
+print(f"\n4000x3000 JPEG to a 300 px wide JPEG, in process (median of {rounds} rounds of {runs})\n")
+print("| what | medialib (libvips) | Pillow draft | ratio (Pillow/medialib) | target |")
+print("|---|---|---|---|---|")
+print(f"| thumbnail, median | {ml:.1f} ms | {pil:.1f} ms | {pil/ml:.2f}x | >= 2.5x |")
+print(f"| peak RSS | {ml_rss/1024:.1f} MiB | {pil_rss/1024:.1f} MiB | | |\n")
+PY
+}
+# The median of a column of numbers.
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+thumb_bench
+[ "${BENCH_ONLY:-}" = thumb ] && exit 0
 
 # medialib logs every request (JSON line) to a file; nginx logs its access
 # log to a file too, so both do the same work per request.

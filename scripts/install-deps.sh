@@ -8,6 +8,7 @@ DEB_PKGS=(
   build-essential cmake pkg-config clang clang-format llvm libclang-rt-14-dev valgrind
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libmagic-dev libsodium-dev
   libcmocka-dev curl nginx-light wrk python3 bc
+  libvips-dev libwebp-dev python3-pil
 )
 
 missing=()
