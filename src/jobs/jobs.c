@@ -13,8 +13,18 @@
 #include "core/timeutil.h"
 #include "core/workers.h"
 
+#define MAX_HANDLERS 4
+
+struct job_handler {
+  const char *kind;
+  ml_err (*fn)(void *ctx, const struct ml_job *job, struct ml_errbuf *eb);
+  void *ctx;
+};
+
 struct ml_jobs {
   struct ml_jobs_opts o;
+  struct job_handler handlers[MAX_HANDLERS];
+  int nhandlers;
   atomic_llong done_total;        /* jobs finished (metrics) */
   atomic_llong failed_total;      /* failed attempts (metrics) */
   atomic_int backlog;             /* failed jobs may be waiting out a backoff */
@@ -67,6 +77,41 @@ ml_err ml_jobs_create(const struct ml_jobs_opts *o, struct ml_jobs **out) {
   return ML_OK;
 }
 
+ml_err ml_jobs_handle(struct ml_jobs *j, const char *kind,
+                      ml_err (*fn)(void *ctx, const struct ml_job *job, struct ml_errbuf *eb),
+                      void *ctx) {
+  if(j->nhandlers == MAX_HANDLERS)
+    return ML_ERR_INTERNAL;
+  j->handlers[j->nhandlers++] = (struct job_handler){kind, fn, ctx};
+  return ML_OK;
+}
+
+static const struct job_handler *handler_of(struct ml_jobs *j, const char *kind) {
+  for(int i = 0; i < j->nhandlers; i++)
+    if(!strcmp(j->handlers[i].kind, kind))
+      return &j->handlers[i];
+  return NULL;
+}
+
+/* A failed attempt: backoff, metrics, the log line. Returns the error to
+ * report (the bookkeeping's own, or rc). */
+static ml_err job_failed(struct ml_jobs *j, struct ml_conn *c, const struct ml_job *job,
+                         const char *rid, ml_err rc, const struct ml_errbuf *seb,
+                         struct ml_errbuf *eb) {
+  int64_t next = ml_now_ms() + ml_jobs_backoff_ms(job->attempts, j->o.backoff_base_ms,
+                                                  j->o.backoff_max_ms, rnd32());
+  ml_err frc = ml_repo_job_fail(c, job->id, next, seb->msg[0] ? seb->msg : ml_err_code(rc), eb);
+  atomic_fetch_add(&j->failed_total, 1);
+  atomic_store(&j->backlog, 1);
+  ml_log(j->o.log, ML_LOG_WARN, rid, "job.failed", ML_LS("kind", job->kind),
+         ML_LI("job_id", job->id), ML_LI("media_id", job->media_id), ML_LS("key", job->key),
+         ML_LI("attempts", job->attempts + 1), ML_LERR(rc), ML_LS("detail", seb->msg),
+         ML_LI("retry_in_ms", next - ml_now_ms()));
+  if(eb && !eb->msg[0])
+    ml_fail(eb, rc, "%s", seb->msg[0] ? seb->msg : ml_err_code(rc));
+  return frc ? frc : rc;
+}
+
 /* Executes one job against the store and records the outcome. Returns
  * ML_OK when the job is finished (and deleted). */
 static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job *job,
@@ -75,7 +120,15 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
   int in_use = 0;
   struct ml_errbuf seb = {{0}};
   const char *outcome = "removed";
+  const struct job_handler *h = handler_of(j, job->kind);
 
+  if(h) {
+    rc = h->fn(h->ctx, job, &seb);
+    if(rc)
+      return job_failed(j, c, job, rid, rc, &seb, eb);
+    outcome = "done";
+    goto finished;
+  }
   rc = ml_repo_key_in_use(c, job->key, &in_use, eb);
   if(rc)
     return rc;
@@ -97,21 +150,10 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
     outcome = "kept: key in use";
   } else {
     rc = ml_store_remove(j->o.store, job->key, &seb);
-    if(rc) {
-      int64_t next = ml_now_ms() + ml_jobs_backoff_ms(job->attempts, j->o.backoff_base_ms,
-                                                      j->o.backoff_max_ms, rnd32());
-      ml_err frc = ml_repo_job_fail(c, job->id, next, seb.msg[0] ? seb.msg : ml_err_code(rc), eb);
-      atomic_fetch_add(&j->failed_total, 1);
-      atomic_store(&j->backlog, 1);
-      ml_log(j->o.log, ML_LOG_WARN, rid, "job.failed", ML_LS("kind", job->kind),
-             ML_LI("job_id", job->id), ML_LI("media_id", job->media_id), ML_LS("key", job->key),
-             ML_LI("attempts", job->attempts + 1), ML_LERR(rc), ML_LS("detail", seb.msg),
-             ML_LI("retry_in_ms", next - ml_now_ms()));
-      if(eb && !eb->msg[0])
-        ml_fail(eb, rc, "%s", seb.msg[0] ? seb.msg : ml_err_code(rc));
-      return frc ? frc : rc;
-    }
+    if(rc)
+      return job_failed(j, c, job, rid, rc, &seb, eb);
   }
+finished:
   rc = ml_repo_begin(c, eb);
   if(!rc && !strcmp(job->kind, ML_JOB_ABORT_UPLOAD) && job->media_id && !in_use) {
     struct ml_arena *a = ml_arena_create(0);

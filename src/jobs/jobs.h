@@ -12,6 +12,8 @@
  *                 (then the job is obsolete and dropped)
  *   abort_upload  an upload intent: remove the blob at key and the pending
  *                 row media_id, unless the upload committed
+ *   other kinds   run by the handler registered for them (ml_jobs_handle),
+ *                 e.g. render_variant (the media domain renders key)
  */
 #ifndef ML_JOBS_JOBS_H
 #define ML_JOBS_JOBS_H
@@ -26,6 +28,7 @@
 
 #define ML_JOB_REMOVE_BLOB "remove_blob"
 #define ML_JOB_ABORT_UPLOAD "abort_upload"
+#define ML_JOB_RENDER_VARIANT "render_variant"
 
 struct ml_jobs;
 
@@ -44,6 +47,12 @@ ml_err ml_jobs_create(const struct ml_jobs_opts *o, struct ml_jobs **out);
 ml_err ml_jobs_start(struct ml_jobs *j);
 /* Stops the runner (finishing the job in hand) and frees; sets *j NULL. */
 void ml_jobs_destroy(struct ml_jobs **j);
+/* Registers the handler of a job kind other than the two above, before
+ * ml_jobs_start (at most 4). The handler returns ML_OK when the job is
+ * finished (it is then deleted) or an error (it is retried with backoff). */
+ml_err ml_jobs_handle(struct ml_jobs *j, const char *kind,
+                      ml_err (*fn)(void *ctx, const struct ml_job *job, struct ml_errbuf *eb),
+                      void *ctx);
 /* Wakes the runner now (new work was queued). */
 void ml_jobs_kick(struct ml_jobs *j);
 
