@@ -31,6 +31,8 @@
 #include "http/cors.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "image/render.h"
+#include "image/transform.h"
 #include "jobs/fsck.h"
 #include "jobs/jobs.h"
 #include "media/media.h"
@@ -56,6 +58,8 @@ static void usage(FILE *f) {
           "  token --user NAME [--ttl 1h]\n"
           "            print an access token for scripts (default lifetime:\n"
           "            MEDIALIB_ACCESS_TTL)\n"
+          "  sign URL  print URL (/media/{id}/v{version}/{transform}/{file}) signed\n"
+          "            with MEDIALIB_URL_SIGNING_KEY, for free-form transforms\n"
           "  version   print the version\n"
           "  help      this text\n\n",
           ML_VERSION);
@@ -213,6 +217,64 @@ static int cmd_fsck(int argc, char **argv) {
   return code;
 }
 
+/* The preset table: the built-in presets, then MEDIALIB_PRESETS; and every
+ * name of MEDIALIB_EAGER_PRESETS must be one of them. Exit code 2 when not. */
+static int load_presets(const struct ml_config *cfg, struct ml_transform_presets *p) {
+  struct ml_errbuf eb = {{0}};
+  const char *list = cfg->eager_presets;
+  ml_transform_presets_init(p);
+  if(*cfg->presets && ml_transform_presets_parse(p, cfg->presets, &eb)) {
+    fprintf(stderr, "medialib: configuration error: MEDIALIB_PRESETS: %s\n", eb.msg);
+    return EXIT_USAGE;
+  }
+  while(*list) {
+    size_t len = strcspn(list, ",");
+    if(len && !ml_transform_preset_find(p, list, len)) {
+      fprintf(stderr, "medialib: configuration error: MEDIALIB_EAGER_PRESETS: no preset '%.*s'\n",
+              (int)len, list);
+      return EXIT_USAGE;
+    }
+    list += len;
+    if(*list == ',')
+      list++;
+  }
+  return 0;
+}
+
+static int cmd_sign(int argc, char **argv) {
+  struct ml_config cfg;
+  struct ml_log lg;
+  struct ml_transform_presets presets;
+  struct ml_errbuf eb = {{0}};
+  struct ml_buf out;
+  int code;
+  ml_err rc;
+  if(argc != 3) {
+    fprintf(stderr, "usage: medialib sign URL\n");
+    return EXIT_USAGE;
+  }
+  code = load_config(&cfg, &lg);
+  if(!code)
+    code = load_presets(&cfg, &presets);
+  if(code)
+    return code;
+  if(!*cfg.url_signing_key) {
+    fprintf(stderr, "medialib: sign: MEDIALIB_URL_SIGNING_KEY is not set\n");
+    ml_config_free(&cfg);
+    return EXIT_USAGE;
+  }
+  ml_buf_init(&out, 65536);
+  rc = ml_api_sign_url(argv[2], (const unsigned char *)cfg.url_signing_key,
+                       strlen(cfg.url_signing_key), &presets, &out, &eb);
+  if(rc)
+    fprintf(stderr, "medialib: sign: %s\n", eb.msg[0] ? eb.msg : ml_err_message(rc));
+  else
+    printf("%s\n", out.data);
+  ml_buf_free(&out);
+  ml_config_free(&cfg);
+  return rc ? EXIT_USAGE : 0;
+}
+
 static void raise_fd_limit(void) {
   struct rlimit rl;
   if(!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
@@ -226,7 +288,8 @@ static int cmd_serve(void) {
   struct ml_log lg;
   struct ml_repo *repo = NULL;
   struct ml_store *store = NULL;
-  struct ml_workers *workers = NULL;
+  struct ml_workers *workers = NULL, *renderers = NULL;
+  struct ml_transform_presets presets;
   struct ml_metrics *metrics = NULL;
   struct ml_jobs *jobs = NULL;
   struct ml_media_svc *media = NULL;
@@ -239,11 +302,16 @@ static int cmd_serve(void) {
   struct ml_api api;
   struct ml_errbuf eb = {{0}};
   sigset_t sigs;
-  int sig = 0, threads, code = load_config(&cfg, &lg);
+  int sig = 0, threads, render_threads, rendering = 0, code = load_config(&cfg, &lg);
   ml_err rc;
   const char *stage = "start";
   if(code)
     return code;
+  code = load_presets(&cfg, &presets);
+  if(code) {
+    ml_config_free(&cfg);
+    return code;
+  }
 
   /* Signals are taken by sigwait below: block them before any thread starts
    * so every thread inherits the mask. */
@@ -258,6 +326,10 @@ static int cmd_serve(void) {
   threads = cfg.threads > 0 ? (int)cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
   if(threads < 1)
     threads = 1;
+  render_threads =
+      cfg.render_threads > 0 ? (int)cfg.render_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if(render_threads < 1)
+    render_threads = 1;
 
   stage = "cors";
   rc = ml_cors_create(cfg.cors_origins, &cors, &eb);
@@ -281,7 +353,8 @@ static int cmd_serve(void) {
              ML_LS("file", "$MEDIALIB_DATA_DIR/jwt.secret"));
   }
   stage = "database";
-  rc = ml_repo_open(cfg.database_url, threads + (int)cfg.workers + 2, 1, &repo, &eb);
+  rc = ml_repo_open(cfg.database_url, threads + (int)cfg.workers + render_threads + 2, 1, &repo,
+                    &eb);
   if(rc)
     goto out;
   stage = "storage";
@@ -292,15 +365,22 @@ static int cmd_serve(void) {
   rc = ml_workers_create((int)cfg.workers, 1024, &workers);
   if(rc)
     goto out;
+  stage = "images";
+  rc = ml_render_init(&eb);
+  if(rc)
+    goto out;
+  rendering = 1;
+  rc = ml_workers_create(render_threads, (size_t)cfg.render_queue, &renderers);
+  if(rc)
+    goto out;
   rc = ml_metrics_create(&metrics);
   if(rc)
     goto out;
   stage = "jobs";
   {
-    struct ml_jobs_opts jo = {.repo = repo, .store = store, .log = &lg};
+    struct ml_jobs_opts jo = {
+        .repo = repo, .store = store, .log = &lg, .lease_ms = cfg.job_lease_ms};
     rc = ml_jobs_create(&jo, &jobs);
-    if(!rc)
-      rc = ml_jobs_start(jobs);
     if(rc)
       goto out;
   }
@@ -315,11 +395,19 @@ static int cmd_serve(void) {
                                cfg.intent_delay_ms,
                                cfg.max_pixels,
                                cfg.max_frames,
-                               cfg.delivery_cache_ms};
+                               cfg.delivery_cache_ms,
+                               &presets,
+                               cfg.eager_presets};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;
   }
+  stage = "jobs";
+  rc = ml_jobs_handle(jobs, ML_JOB_RENDER_VARIANT, ml_media_render_job, media);
+  if(!rc)
+    rc = ml_jobs_start(jobs);
+  if(rc)
+    goto out;
   stage = "auth";
   {
     struct ml_auth_opts ao = {.repo = repo,
@@ -342,7 +430,7 @@ static int cmd_serve(void) {
              ML_LS("why", "left by a process that died mid-upload"));
   }
   stage = "routes";
-  api = (struct ml_api){&cfg, &lg, media, repo, store, metrics, jobs, auth};
+  api = (struct ml_api){&cfg, &lg, media, repo, store, metrics, jobs, auth, &presets, renderers};
   ml_router_init(&router);
   rc = ml_api_media_register(&router, &api);
   if(!rc)
@@ -419,6 +507,7 @@ out:
     fprintf(stderr, "medialib: %s: %s\n", stage, eb.msg[0] ? eb.msg : ml_err_message(rc));
   ml_http_stop(&http);
   ml_workers_destroy(&workers);
+  ml_workers_destroy(&renderers);
   ml_jobs_destroy(&jobs);
   ml_media_svc_destroy(&media);
   ml_auth_destroy(&auth);
@@ -427,6 +516,8 @@ out:
   ml_metrics_destroy(&metrics);
   ml_store_close(&store);
   ml_repo_close(&repo);
+  if(rendering)
+    ml_render_shutdown();
   ml_config_free(&cfg);
   if(!rc)
     ml_log(&lg, ML_LOG_INFO, NULL, "stopped");
@@ -755,6 +846,8 @@ int main(int argc, char **argv) {
     return cmd_user(argc, argv);
   if(!strcmp(cmd, "token"))
     return cmd_token(argc, argv);
+  if(!strcmp(cmd, "sign"))
+    return cmd_sign(argc, argv);
   if(!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 #ifdef ML_TEST_HOOKS
     printf("medialib %s (test build: fault injection compiled in)\n", ML_VERSION);

@@ -144,7 +144,10 @@ ml_err ml_api_parse_id(const char *s, int64_t *id) {
   return ML_OK;
 }
 
-ml_err ml_api_media_path(struct ml_buf *b, const struct ml_media *m) {
+#define LIT(s) (s), sizeof(s) - 1
+
+ml_err ml_api_file_path(struct ml_buf *b, const struct ml_media *m, const char *sig,
+                        const char *transform) {
   ml_err rc = ml_buf_add(b, "/media/", 7);
   if(!rc)
     rc = ml_buf_addi(b, m->id);
@@ -154,8 +157,53 @@ ml_err ml_api_media_path(struct ml_buf *b, const struct ml_media *m) {
     rc = ml_buf_addi(b, m->version);
   if(!rc)
     rc = ml_buf_addc(b, '/');
+  if(!rc && sig) {
+    rc = ml_buf_adds(b, sig);
+    if(!rc)
+      rc = ml_buf_addc(b, '/');
+  }
+  if(!rc && transform) {
+    rc = ml_buf_adds(b, transform);
+    if(!rc)
+      rc = ml_buf_addc(b, '/');
+  }
   if(!rc)
     rc = ml_buf_url_encode(b, m->filename);
+  return rc;
+}
+
+ml_err ml_api_media_path(struct ml_buf *b, const struct ml_media *m) {
+  return ml_api_file_path(b, m, NULL, NULL);
+}
+
+/* ,"variants":{"thumbnail":"<base>/media/42/v3/t_thumbnail/a.jpg",...} */
+static ml_err add_variants(struct ml_buf *b, const struct ml_media *m, const char *base,
+                           const struct ml_transform_presets *presets) {
+  ml_err rc = ml_buf_add(b, LIT(",\"variants\":{"));
+  if(presets && ml_media_renderable(m->mime_type) && m->width > 0) {
+    for(int i = 0; !rc && i < presets->n; i++) {
+      char seg[ML_TRANSFORM_PRESET_NAME_MAX + 3] = "t_";
+      size_t n = strlen(presets->p[i].name);
+      memcpy(seg + 2, presets->p[i].name, n + 1);
+      if(i)
+        rc = ml_buf_addc(b, ',');
+      /* preset names are [a-z0-9_-]: nothing to escape */
+      if(!rc)
+        rc = ml_buf_addc(b, '"');
+      if(!rc)
+        rc = ml_buf_add(b, presets->p[i].name, n);
+      if(!rc)
+        rc = ml_buf_add(b, LIT("\":\""));
+      if(!rc)
+        rc = ml_buf_adds(b, base);
+      if(!rc)
+        rc = ml_api_file_path(b, m, NULL, seg);
+      if(!rc)
+        rc = ml_buf_addc(b, '"');
+    }
+  }
+  if(!rc)
+    rc = ml_buf_addc(b, '}');
   return rc;
 }
 
@@ -179,7 +227,6 @@ ml_err ml_api_page_open(struct ml_buf *b, int64_t count, int64_t page, int has_n
 
 /* Keys are written with their punctuation as one literal (",\"title\":"):
  * this object is most of every list answer, so each append counts. */
-#define LIT(s) (s), sizeof(s) - 1
 
 static ml_err add_str(struct ml_buf *b, const char *key, size_t keylen, const char *v) {
   ml_err rc = ml_buf_add(b, key, keylen);
@@ -208,7 +255,8 @@ static ml_err add_tags(struct ml_buf *b, const char *tags) {
   return rc ? rc : ml_buf_addc(b, ']');
 }
 
-ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char *base) {
+ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char *base,
+                         const struct ml_transform_presets *presets) {
   char created[21], updated[21];
   ml_err rc;
   ml_time_rfc3339(m->created_at, created);
@@ -247,7 +295,9 @@ ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char 
   if(!rc)
     rc = ml_api_media_path(b, m);
   if(!rc)
-    rc = ml_buf_add(b, LIT("\",\"variants\":{}"));
+    rc = ml_buf_addc(b, '"');
+  if(!rc)
+    rc = add_variants(b, m, base, presets);
   if(!rc)
     rc = add_str(b, LIT(",\"created_at\":"), created);
   if(!rc)

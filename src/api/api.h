@@ -29,7 +29,9 @@ struct ml_api {
   struct ml_store *store;
   struct ml_metrics *metrics;
   struct ml_jobs *jobs;
-  struct ml_auth *auth; /* users, logins, tokens; NULL: every token refused */
+  struct ml_auth *auth;                       /* users, logins, tokens; NULL: every token refused */
+  const struct ml_transform_presets *presets; /* image presets; NULL: none */
+  struct ml_workers *render_pool;             /* renders variants; NULL: the server's */
 };
 
 ml_err ml_api_media_register(struct ml_router *rt, struct ml_api *api);
@@ -59,6 +61,15 @@ ml_err ml_api_require_reader(struct ml_api *api, struct ml_req *r);
 /* Answers 401 'Bearer error="invalid_token"' with message. */
 void ml_api_invalid_token(struct ml_req *r, const char *message);
 
+/* Signs a transform URL ("https://host/media/42/v3/w_300,h_200/a.jpg" or its
+ * path alone) for `medialib sign`: out gets the same URL with "s_<sig>/" and
+ * the canonical transform in place of the transform segment. The signature
+ * covers the canonical transform and "/media/42/v3/<filename>", as
+ * files.c checks it. ML_ERR_BAD_REQUEST with the reason for anything else. */
+ml_err ml_api_sign_url(const char *url, const unsigned char *key, size_t keylen,
+                       const struct ml_transform_presets *presets, struct ml_buf *out,
+                       struct ml_errbuf *eb);
+
 /* Small JSON request bodies (token and user endpoints), bounded by
  * MEDIALIB_MAX_JSON_BODY. begin (on_headers) checks the Content-Type and a
  * declared length, and sets up body; feed (on_body) appends; parse
@@ -83,8 +94,14 @@ typedef ml_err (*ml_api_page_link_fn)(struct ml_buf *b, const void *ctx, int64_t
  * appends the items and then "]}". */
 ml_err ml_api_page_open(struct ml_buf *b, int64_t count, int64_t page, int has_next,
                         ml_api_page_link_fn link, const void *ctx);
-/* Appends the media object of API.md. */
-ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char *base);
+/* Appends the media object of API.md; its "variants" are the URLs of the
+ * presets (none for files that are not renderable images, or presets NULL). */
+ml_err ml_api_media_json(struct ml_buf *b, const struct ml_media *m, const char *base,
+                         const struct ml_transform_presets *presets);
+/* Appends "/media/<id>/v<version>/[<sig>/]<transform>/<encoded filename>";
+ * sig may be NULL, transform NULL for the original's path. */
+ml_err ml_api_file_path(struct ml_buf *b, const struct ml_media *m, const char *sig,
+                        const char *transform);
 /* Maps a domain error to an answer, with eb's message when there is one. */
 void ml_api_fail(struct ml_req *r, ml_err e, const struct ml_errbuf *eb);
 

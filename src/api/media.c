@@ -189,7 +189,7 @@ static void list_complete(struct ml_req *r) {
     return;
   }
   ml_buf_init(&b, 16 * 1024 * 1024);
-  rc = ml_buf_reserve(&b, 1024 + n * 768); /* a media object is ~600 bytes */
+  rc = ml_buf_reserve(&b, 1024 + n * 1536); /* a media object is ~600 bytes, ~1200 with variants */
   if(!rc) {
     struct link_ctx l = {base, &lp};
     rc = ml_api_page_open(&b, count, lp.page, lp.f.offset + (int64_t)n < count, page_link, &l);
@@ -198,7 +198,7 @@ static void list_complete(struct ml_req *r) {
     if(i)
       rc = ml_buf_addc(&b, ',');
     if(!rc)
-      rc = ml_api_media_json(&b, &items[i], base);
+      rc = ml_api_media_json(&b, &items[i], base, api->presets);
   }
   if(!rc)
     rc = ml_buf_adds(&b, "]}");
@@ -219,7 +219,7 @@ static void answer_media(struct ml_req *r, unsigned status, const struct ml_medi
   struct ml_buf b;
   ml_err rc;
   ml_buf_init(&b, 1024 * 1024);
-  rc = ml_api_media_json(&b, m, base);
+  rc = ml_api_media_json(&b, m, base, api->presets);
   if(rc) {
     ml_buf_free(&b);
     ml_req_error(r, rc, NULL, NULL);

@@ -105,6 +105,10 @@ static const struct cfg_entry table[] = {
      "threads rendering image variants (0: one per core)"},
     {"render_queue", "MEDIALIB_RENDER_QUEUE", CFG_INT, "64", 1, 100000, 0, S(render_queue),
      "renders that may wait for a thread; past that, 503 with Retry-After"},
+    {"job_lease_ms", "MEDIALIB_JOB_LEASE_MS", CFG_INT, "60000", 1000, 3600000, 0, S(job_lease_ms),
+     "how long an outbox job claimed by a runner is not run by another (ms); a job of a "
+     "process that died waits this long (jobs are idempotent: a lease shorter than a job only "
+     "wastes work)"},
     {"test_faults", "MEDIALIB_TEST_FAULTS", CFG_STR, "", 0, 0, CFG_TESTONLY, S(test_faults),
      "fault injection (test builds only)"},
 };

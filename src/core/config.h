@@ -52,6 +52,7 @@ struct ml_config {
   char *eager_presets;          /* presets rendered after upload, comma-separated */
   int64_t render_threads;       /* image render threads, 0 = number of cores */
   int64_t render_queue;         /* renders waiting before 503 */
+  int64_t job_lease_ms;         /* how long a claimed outbox job is another runner's */
 };
 
 /* Loads defaults, the optional config file, then the environment. On error

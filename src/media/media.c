@@ -19,11 +19,15 @@ ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **
   if(!s)
     return ML_ERR_NOMEM;
   s->d = *d;
+  pthread_mutex_init(&s->flights_mu, NULL);
+  pthread_cond_init(&s->flights_cv, NULL);
   rc = ml_sniffer_create(&s->sniffer, eb);
   if(!rc)
     rc = ml_dcache_create(d->delivery_cache_ms, &s->dcache);
   if(rc) {
     ml_sniffer_destroy(&s->sniffer);
+    pthread_mutex_destroy(&s->flights_mu);
+    pthread_cond_destroy(&s->flights_cv);
     ml_free(s);
     return rc;
   }
@@ -36,31 +40,37 @@ void ml_media_svc_destroy(struct ml_media_svc **sp) {
     return;
   ml_sniffer_destroy(&(*sp)->sniffer);
   ml_dcache_destroy(&(*sp)->dcache);
+  pthread_mutex_destroy(&(*sp)->flights_mu);
+  pthread_cond_destroy(&(*sp)->flights_cv);
   ml_free(*sp);
   *sp = NULL;
+}
+
+int ml_media_random_hex(char hex[17]) {
+  unsigned char r[8];
+  static const char digits[] = "0123456789abcdef";
+  if(getrandom(r, sizeof(r), 0) != sizeof(r))
+    return -1;
+  for(int i = 0; i < 8; i++) {
+    hex[2 * i] = digits[r[i] >> 4];
+    hex[2 * i + 1] = digits[r[i] & 15];
+  }
+  hex[16] = '\0';
+  return 0;
 }
 
 /* "m/<id>/v<version>-<16 hex>/original": id and version for people and
  * prefix listing, randomness so a retried write never reuses a key that an
  * old intent may still remove. */
 static char *make_key(struct ml_arena *a, int64_t id, int64_t version) {
-  unsigned char r[8];
   char hex[17];
-  static const char digits[] = "0123456789abcdef";
-  if(getrandom(r, sizeof(r), 0) != sizeof(r))
+  if(ml_media_random_hex(hex))
     return NULL;
-  for(int i = 0; i < 8; i++) {
-    hex[2 * i] = digits[r[i] >> 4];
-    hex[2 * i + 1] = digits[r[i] & 15];
-  }
-  hex[16] = '\0';
   return ml_arena_printf(a, "m/%lld/v%lld-%s/original", (long long)id, (long long)version, hex);
 }
 
-/* An outbox row: a job of kind for key, due at next_at, leased until
- * lease_until (0: free for any runner). */
-static struct ml_job job_for(const char *kind, const char *key, int64_t media_id, int64_t now,
-                             int64_t next_at, int64_t lease_until) {
+struct ml_job ml_media_job(const char *kind, const char *key, int64_t media_id, int64_t now,
+                           int64_t next_at, int64_t lease_until) {
   struct ml_job j;
   memset(&j, 0, sizeof(j));
   j.kind = kind;
@@ -135,10 +145,8 @@ static void apply_meta(struct ml_media *m, const struct ml_media_meta *meta) {
     m->tags = meta->tags;
 }
 
-/* Removes a blob we just stored but could not commit, and its intent; if
- * that fails too, the intent stays and the runner finishes it later. */
-static void undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key, int64_t job_id,
-                     int64_t pending_id, const char *rid) {
+void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key, int64_t job_id,
+                       int64_t pending_id, const char *rid) {
   struct ml_errbuf eb = {{0}};
   ml_err rc = ml_store_remove(s->d.store, key, &eb);
   if(!rc && !ml_repo_begin(c, &eb)) {
@@ -150,6 +158,35 @@ static void undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key,
   ml_log(s->d.log, rc ? ML_LOG_WARN : ML_LOG_INFO, rid, "upload.undone", ML_LS("key", key),
          ML_LS("result", rc ? "left to the outbox" : "removed"),
          ML_LS("error", rc ? ml_err_code(rc) : NULL), ML_LS("detail", eb.msg));
+}
+
+/* Inside the caller's transaction: queues the removal of every variant of
+ * media id older than version `below` (INT64_MAX: all), leased until lease
+ * (0: none), and deletes their rows. *ids gets an arena array of the job
+ * ids with one free slot at the end (for the caller's own job), *n their
+ * count. */
+static ml_err queue_variant_removals(struct ml_conn *c, int64_t id, int64_t below, int64_t now,
+                                     int64_t lease, struct ml_arena *a, int64_t **ids, size_t *n,
+                                     struct ml_errbuf *eb) {
+  struct ml_variant *vs = NULL;
+  size_t nv = 0;
+  ml_err rc = ml_repo_variant_list(c, id, a, &vs, &nv, eb);
+  *n = 0;
+  *ids = rc ? NULL : ml_arena_alloc(a, (nv + 1) * sizeof(**ids));
+  if(!rc && !*ids)
+    rc = ML_ERR_NOMEM;
+  for(size_t i = 0; !rc && i < nv; i++) {
+    struct ml_job j;
+    if(vs[i].version >= below)
+      continue;
+    j = ml_media_job(ML_JOB_REMOVE_BLOB, vs[i].storage_key, id, now, now, lease);
+    rc = ml_repo_job_add(c, &j, eb);
+    if(!rc)
+      (*ids)[(*n)++] = j.id;
+  }
+  if(!rc)
+    rc = ml_repo_variant_delete_below(c, id, below, NULL, eb);
+  return rc;
 }
 
 ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
@@ -198,7 +235,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   if(!rc && !(key = make_key(a, m.id, 1)))
     rc = ML_ERR_NOMEM;
   if(!rc) {
-    intent = job_for(ML_JOB_ABORT_UPLOAD, key, m.id, now, now + s->d.intent_delay_ms, 0);
+    intent = ml_media_job(ML_JOB_ABORT_UPLOAD, key, m.id, now, now + s->d.intent_delay_ms, 0);
     rc = ml_repo_job_add(c, &intent, eb);
   }
   rc = ml_repo_end(c, rc, eb);
@@ -213,7 +250,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   if(rc) {
     ml_log(s->d.log, ML_LOG_WARN, rid, "upload.store_failed", ML_LI("media_id", m.id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    undo_put(s, c, key, intent.id, m.id, rid);
+    ml_media_undo_put(s, c, key, intent.id, m.id, rid);
     goto out;
   }
   u->path[0] = '\0'; /* consumed by the store */
@@ -226,15 +263,19 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
     rc = ml_repo_media_update(c, &m, 1, eb);
   if(!rc)
     rc = ml_repo_job_delete(c, intent.id, eb);
+  if(!rc)
+    rc = ml_media_queue_eager(s, c, &m, a, eb);
   rc = ml_repo_end(c, rc, eb);
   if(rc) {
     ml_log(s->d.log, ML_LOG_WARN, rid, "upload.commit_failed", ML_LI("media_id", m.id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    undo_put(s, c, key, intent.id, m.id, rid);
+    ml_media_undo_put(s, c, key, intent.id, m.id, rid);
     goto out;
   }
   ml_log(s->d.log, ML_LOG_INFO, rid, "upload.committed", ML_LI("media_id", m.id), ML_LS("key", key),
          ML_LS("sha256", m.sha256), ML_LI("size", m.size));
+  if(s->d.jobs)
+    ml_jobs_kick(s->d.jobs); /* eager variants */
   *out = m;
 out:
   if(rc && !committed_intent)
@@ -251,6 +292,8 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   struct ml_job intent, removal;
   char mime[128];
   const char *old_key;
+  int64_t *removals = NULL;
+  size_t nremovals = 0;
   char *key = NULL;
   int64_t now = ml_now_ms(), old_version, width = 0, height = 0;
   ml_err rc = sniff(s, u, mime, sizeof(mime), eb);
@@ -275,7 +318,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   }
 
   /* 1. The intent for the new blob. */
-  intent = job_for(ML_JOB_REMOVE_BLOB, key, id, now, now + s->d.intent_delay_ms, 0);
+  intent = ml_media_job(ML_JOB_REMOVE_BLOB, key, id, now, now + s->d.intent_delay_ms, 0);
   rc = ml_repo_begin(c, eb);
   if(!rc)
     rc = ml_repo_job_add(c, &intent, eb);
@@ -289,7 +332,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   if(rc) {
     ml_log(s->d.log, ML_LOG_WARN, rid, "replace.store_failed", ML_LI("media_id", id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    undo_put(s, c, key, intent.id, 0, rid);
+    ml_media_undo_put(s, c, key, intent.id, 0, rid);
     goto out;
   }
   u->path[0] = '\0';
@@ -306,7 +349,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   m.version = old_version + 1;
   m.storage_key = key;
   m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
-  removal = job_for(ML_JOB_REMOVE_BLOB, old_key, id, now, now, 0);
+  removal = ml_media_job(ML_JOB_REMOVE_BLOB, old_key, id, now, now, 0);
   rc = m.mime_type ? ml_repo_begin(c, eb) : ML_ERR_NOMEM;
   if(!rc)
     rc = ml_repo_media_update(c, &m, old_version, eb);
@@ -314,23 +357,29 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
     rc = ml_repo_job_delete(c, intent.id, eb);
   if(!rc)
     rc = ml_repo_job_add(c, &removal, eb);
+  if(!rc) /* the old version's variants go with its original */
+    rc = queue_variant_removals(c, id, m.version, now, 0, a, &removals, &nremovals, eb);
+  if(!rc)
+    rc = ml_media_queue_eager(s, c, &m, a, eb);
   rc = ml_repo_end(c, rc, eb);
   if(rc) {
     if(rc == ML_ERR_CONFLICT)
       ml_fail(eb, rc, "media %lld was replaced or deleted meanwhile", (long long)id);
     ml_log(s->d.log, ML_LOG_WARN, rid, "replace.commit_failed", ML_LI("media_id", id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    undo_put(s, c, key, intent.id, 0, rid);
+    ml_media_undo_put(s, c, key, intent.id, 0, rid);
     goto out;
   }
   ml_dcache_invalidate(s->dcache, id);
   ml_log(s->d.log, ML_LOG_INFO, rid, "replace.committed", ML_LI("media_id", id), ML_LS("key", key),
          ML_LI("version", m.version), ML_LS("old_key", old_key));
   ml_repo_release(&c);
-  /* 4. The old blob goes now if it can; readers holding it finish first. */
+  /* 4. The old blobs go now if they can; readers holding them finish first. */
   if(s->d.jobs) {
     struct ml_jobs_result jr;
-    ml_jobs_run_now(s->d.jobs, &removal.id, 1, 0, rid, &jr);
+    removals[nremovals++] = removal.id;
+    ml_jobs_run_now(s->d.jobs, removals, nremovals, 0, rid, &jr);
+    ml_jobs_kick(s->d.jobs); /* eager variants of the new version */
   }
   *out = m;
 out:
@@ -374,7 +423,8 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
   struct ml_arena *a = ml_arena_create(0);
   struct ml_media m;
   struct ml_job job;
-  int64_t now = ml_now_ms();
+  int64_t now = ml_now_ms(), lease, *ids = NULL;
+  size_t nids = 0;
   ml_err rc;
   memset(res, 0, sizeof(*res));
   if(!a)
@@ -386,13 +436,15 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
     rc = ml_repo_media_get(c, id, 0, a, &m, eb);
   if(rc == ML_ERR_NOT_FOUND)
     ml_fail(eb, rc, "media %lld does not exist", (long long)id);
+  /* Leased to this request for its deadline, so the background runner
+   * does not race it; after that the runner owns it. */
+  lease = now + s->d.delete_deadline_ms + 1000;
+  if(!rc) /* every variant, read before the rows go */
+    rc = queue_variant_removals(c, id, INT64_MAX, now, lease, a, &ids, &nids, eb);
   if(!rc)
     rc = ml_repo_media_delete(c, id, eb);
   if(!rc) {
-    /* Leased to this request for its deadline, so the background runner
-     * does not race it; after that the runner owns it. */
-    job = job_for(ML_JOB_REMOVE_BLOB, m.storage_key, id, now, now,
-                  now + s->d.delete_deadline_ms + 1000);
+    job = ml_media_job(ML_JOB_REMOVE_BLOB, m.storage_key, id, now, now, lease);
     rc = ml_repo_job_add(c, &job, eb);
   }
   rc = ml_repo_end(c, rc, eb);
@@ -404,14 +456,15 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
          ML_LS("key", m.storage_key));
   if(s->d.jobs) {
     struct ml_jobs_result jr;
-    rc = ml_jobs_run_now(s->d.jobs, &job.id, 1, s->d.delete_deadline_ms, rid, &jr);
+    ids[nids++] = job.id;
+    rc = ml_jobs_run_now(s->d.jobs, ids, nids, s->d.delete_deadline_ms, rid, &jr);
     res->storage_deleted = !rc && jr.pending == 0;
     res->attempts = jr.attempts ? jr.attempts : 1;
     snprintf(res->last_error, sizeof(res->last_error), "%s", rc ? ml_err_code(rc) : jr.last_error);
     rc = ML_OK; /* the record is gone either way; the storage status says the rest */
   }
   ml_log(s->d.log, res->storage_deleted ? ML_LOG_INFO : ML_LOG_WARN, rid, "delete.storage",
-         ML_LI("media_id", id), ML_LS("key", m.storage_key),
+         ML_LI("media_id", id), ML_LS("key", m.storage_key), ML_LI("blobs", nids),
          ML_LS("status", res->storage_deleted ? "deleted" : "pending"),
          ML_LI("attempts", res->attempts), ML_LS("last_error", res->last_error));
 out:

@@ -21,6 +21,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "db/repo.h"
+#include "image/transform.h"
 #include "store/store.h"
 
 struct ml_media_svc;
@@ -38,6 +39,11 @@ struct ml_media_deps {
   int64_t max_pixels;        /* images: width x height refused above this */
   int64_t max_frames;        /* images: frames refused above this */
   int64_t delivery_cache_ms; /* time to live of the delivery cache; 0: off */
+  /* Images: the preset table (owned by the caller, read-only) and the
+   * presets rendered in the background after an upload or replace (names,
+   * comma-separated; "" for none). */
+  const struct ml_transform_presets *presets;
+  const char *eager_presets;
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
@@ -112,6 +118,56 @@ ml_err ml_media_get_for_delivery(struct ml_media_svc *s, int64_t id, struct ml_a
 /* Opens the current blob of m for delivery. */
 ml_err ml_media_open_blob(struct ml_media_svc *s, const struct ml_media *m, struct ml_blob *out,
                           struct ml_errbuf *eb);
+
+/* ---- variants: derived images (image/transform.h, API.md "File delivery") ---- */
+
+/* A variant to serve or render: a transform resolved against one media. */
+struct ml_variant_plan {
+  struct ml_transform t;                 /* the parsed transform, format made concrete */
+  struct ml_transform_dims dims;         /* the output size */
+  char name[ML_TRANSFORM_CANONICAL_MAX]; /* canonical form: names the variant */
+  const char *mime_type;                 /* of the output */
+  const char *ext;                       /* "jpg", "png", "webp", "avif" */
+};
+
+/* Can variants be made of this type? (JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF) */
+int ml_media_renderable(const char *mime);
+
+/* Resolves t for m and a request's Accept header (may be NULL). *varies is
+ * set when the choice depends on Accept (f_auto). ML_ERR_UNSUPPORTED_MEDIA_TYPE
+ * when m is not a renderable image; ML_ERR_INVALID_IMAGE when its size is
+ * unknown. */
+ml_err ml_media_variant_plan(const struct ml_media *m, const struct ml_transform *t,
+                             const char *accept, struct ml_variant_plan *out, int *varies,
+                             struct ml_errbuf *eb);
+
+/* The variant already rendered, if any: ML_ERR_NOT_FOUND when not yet. One
+ * indexed read: cheap enough for the event loop. */
+ml_err ml_media_variant_find(struct ml_media_svc *s, const struct ml_media *m,
+                             const struct ml_variant_plan *p, struct ml_arena *a,
+                             struct ml_variant *out, struct ml_errbuf *eb);
+
+/* The variant, rendered now if it is not yet (blocking: call from a worker).
+ * Concurrent calls for the same variant wait for one render (single
+ * flight). The blob is written like an upload's (an outbox intent first, so
+ * a crash leaves nothing behind) under the version's key prefix, and the
+ * row is recorded only while m's version is still current: a variant of a
+ * replaced or deleted media is removed at once and the call answers
+ * ML_ERR_NOT_FOUND. Errors of the renderer (ML_ERR_INVALID_IMAGE, ...), of
+ * the store and of the repository. */
+ml_err ml_media_variant_get(struct ml_media_svc *s, const struct ml_media *m,
+                            const struct ml_variant_plan *p, const char *request_id,
+                            struct ml_arena *a, struct ml_variant *out, struct ml_errbuf *eb);
+
+/* Opens a variant's blob for delivery. */
+ml_err ml_media_open_variant(struct ml_media_svc *s, const struct ml_variant *v,
+                             struct ml_blob *out, struct ml_errbuf *eb);
+
+/* The outbox handler of ML_JOB_RENDER_VARIANT (eager presets): renders the
+ * variant named by the job's key if its media is still at that version.
+ * Images that cannot be rendered are given up (ML_OK, logged); store and
+ * database failures return their error, so the job is retried. */
+ml_err ml_media_render_job(void *svc, const struct ml_job *job, struct ml_errbuf *eb);
 
 /* Delivery rules by type (TESTING.md U4). */
 int ml_media_is_raster_image(const char *mime);

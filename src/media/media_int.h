@@ -9,12 +9,37 @@
 
 struct ml_sniffer;
 struct ml_dcache;
+struct ml_flight;
 
 struct ml_media_svc {
   struct ml_media_deps d;
   struct ml_sniffer *sniffer;
   struct ml_dcache *dcache; /* NULL when off */
+  /* Renders under way (variants.c): a list, short as the render pool. */
+  pthread_mutex_t flights_mu;
+  pthread_cond_t flights_cv;
+  struct ml_flight *flights;
 };
+
+/* An outbox row: a job of kind for key, due at next_at, leased until
+ * lease_until (0: free for any runner). */
+struct ml_job ml_media_job(const char *kind, const char *key, int64_t media_id, int64_t now,
+                           int64_t next_at, int64_t lease_until);
+/* Removes a blob just stored but not committed, and its intent job (and the
+ * pending row pending_id, when not 0); if that fails too, the intent stays
+ * and the runner finishes it later. c is a connection outside a
+ * transaction. */
+void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key, int64_t job_id,
+                       int64_t pending_id, const char *rid);
+/* Queues the eager presets' renders of m (ML_JOB_RENDER_VARIANT), inside
+ * the caller's transaction. */
+ml_err ml_media_queue_eager(struct ml_media_svc *s, struct ml_conn *c, const struct ml_media *m,
+                            struct ml_arena *a, struct ml_errbuf *eb);
+/* 16 random lowercase hex digits and a NUL; -1 when getrandom fails. */
+int ml_media_random_hex(char hex[17]);
+/* A fresh spool file name in the store's spool directory (not created),
+ * carrying this process's pid so ml_upload_sweep can tell leftovers. */
+ml_err ml_spool_name(struct ml_media_svc *s, char *path, size_t cap, struct ml_errbuf *eb);
 
 /* Delivery cache (dcache.c). ttl_ms <= 0: *out = NULL (off; every call is a
  * no-op or a miss). get copies a fresh entry into out (strings from a) and

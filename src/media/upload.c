@@ -139,3 +139,15 @@ void ml_upload_sweep(struct ml_media_svc *s, int *removed) {
   }
   closedir(d);
 }
+
+ml_err ml_spool_name(struct ml_media_svc *s, char *path, size_t cap, struct ml_errbuf *eb) {
+  char hex[17];
+  if(ml_media_random_hex(hex))
+    return ml_fail(eb, ML_ERR_INTERNAL, "getrandom failed: %s", strerror(errno));
+  /* The same "up-<pid>-" prefix as uploads, so ml_upload_sweep also finds
+   * the leftovers of a render cut short by a crash. */
+  if((size_t)snprintf(path, cap, "%s/up-%ld-r%s", ml_store_spool_dir(s->d.store), (long)getpid(),
+                      hex) >= cap)
+    return ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
+  return ML_OK;
+}

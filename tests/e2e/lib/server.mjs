@@ -77,6 +77,9 @@ export async function startServer({ env = {}, openWrites = true, dataDir, readyT
     MEDIALIB_LISTEN: `127.0.0.1:${port}`,
     MEDIALIB_DATA_DIR: dataDir,
     MEDIALIB_LOG: 'info',
+    // Background renders of eager presets would add files to the data dir at
+    // times the tests do not control; the tests that need them turn them on.
+    MEDIALIB_EAGER_PRESETS: '',
     ...(openWrites ? { MEDIALIB_INSECURE_OPEN_WRITES: '1' } : {}),
     ...env,
   };
