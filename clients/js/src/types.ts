@@ -42,11 +42,12 @@ export type Ordering =
   | 'updated_at'
   | '-updated_at';
 
-/** Filters of GET /api/media/ (sent as page, page_size, q, mime, folder, tag, ordering). */
+/** Filters of GET /api/media/, named as the API names them. */
 export interface ListFilters {
+  /** 1-based; a page past the last is a 404 `not_found` (as in Django REST Framework). */
   page?: number;
-  /** At most 100. */
-  pageSize?: number;
+  /** 1 to 100; the server's default is 20. */
+  page_size?: number;
   /** Searches title, alt text, caption and filename. */
   q?: string;
   /** A MIME type, or a family such as `image/*`. */
@@ -104,20 +105,6 @@ export interface User {
   last_login_at: string | null;
 }
 
-/** POST /api/users/ body; the role defaults to viewer. */
-export interface NewUser {
-  username: string;
-  password: string;
-  role?: Role;
-}
-
-/** PATCH /api/users/{id}/ body. */
-export interface UserChanges {
-  role?: Role;
-  password?: string;
-  disabled?: boolean;
-}
-
 /** Upload progress: bytes of the request body sent so far, of `total`. */
 export interface Progress {
   loaded: number;
@@ -145,18 +132,28 @@ export interface UploadOptions extends CallOptions {
 /** A file to send: a Blob or File (browser), or bytes (a Node Buffer is a Uint8Array). */
 export type FileInput = Blob | ArrayBuffer | Uint8Array;
 
+/** The free-form parts of a transform (`w_`, `h_`, `c_`, `f_`, `q_`). */
+export interface TransformParts {
+  /** 1 to 8192 pixels. */
+  width?: number;
+  /** 1 to 8192 pixels. */
+  height?: number;
+  /** `fit` (the default: within the box), `fill` (cover the box and crop; needs width and height), `limit`. */
+  crop?: 'fit' | 'fill' | 'limit';
+  /** The output format; `auto` picks AVIF or WebP from the browser's Accept. Default: the source's. */
+  format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'auto';
+  /** 1 to 100. */
+  quality?: number;
+}
+
+/** A named preset: `thumbnail` (200x200 fill), `small` (480 wide), `medium` (960), `large` (1920), or one the server adds. */
+export interface PresetTransform {
+  preset: string;
+}
+
 /**
- * A transform of an image URL: a string as the server wants it (`t_thumbnail`,
- * `w_480,f_webp`), or its parts.
+ * A transform of an image URL: a segment as the server reads it (`t_thumbnail`,
+ * `w_480,f_webp`), a preset, or free-form parts. Free-form transforms are refused by
+ * the server (403) unless it allows them or the URL is signed (signUrl()).
  */
-export type Transform =
-  | string
-  | {
-      /** A named preset: `thumbnail`, `small`, `medium`, `large` (or one the server adds). */
-      preset?: string;
-      width?: number;
-      height?: number;
-      crop?: 'fit' | 'fill' | 'limit';
-      format?: 'jpeg' | 'png' | 'webp' | 'avif' | 'auto';
-      quality?: number;
-    };
+export type Transform = string | PresetTransform | TransformParts;
