@@ -211,14 +211,17 @@ export function createClient(options: ClientOptions): MediaClient {
     }
   }
 
-  /** POST /api/token/refresh/ once for every call that got a 401 at the same time. */
-  function refresh(signal: AbortSignal | undefined): Promise<boolean> {
+  /**
+   * POST /api/token/refresh/ once for every call that got a 401 at the same time
+   * (without any one caller's signal: the others wait for the same answer).
+   */
+  function refresh(): Promise<boolean> {
     const current = session;
     if (!current) return Promise.resolve(false);
     refreshing ??= (async () => {
       try {
         const ans = await send(
-          { method: 'POST', path: '/api/token/refresh/', what: 'token refresh', json: { refresh: current.refresh }, auth: false, signal },
+          { method: 'POST', path: '/api/token/refresh/', what: 'token refresh', json: { refresh: current.refresh }, auth: false },
           null,
         );
         if (ans.status === 401) {
@@ -252,12 +255,12 @@ export function createClient(options: ClientOptions): MediaClient {
     // An upload refreshes an expiring session first rather than on a 401: the server
     // refuses it before reading the body and closes the connection, and Node's fetch
     // then reports EPIPE for a streamed body instead of the 401 (see README).
-    if (call.upload && call.auth && session && expiresWithin(session.access, 10)) await refresh(call.signal);
+    if (call.upload && call.auth && session && expiresWithin(session.access, 10)) await refresh();
     const token = call.auth ? await accessToken() : null;
     let ans = await send(call, token, onSent);
     if (ans.status === 401 && call.auth && session && token !== null) {
       // Another call may have refreshed meanwhile: then just use its token.
-      if (session.access !== token || (await refresh(call.signal))) {
+      if (session.access !== token || (await refresh())) {
         ans = await send(call, session ? (session as Tokens).access : null, onSent);
       }
     }
@@ -281,14 +284,14 @@ export function createClient(options: ClientOptions): MediaClient {
     get session() {
       return session ? { ...session } : null;
     },
-    list: (filters = {}, opts = {}) =>
+    list: async (filters = {}, opts = {}) =>
       request<Page<Media>>({ method: 'GET', path: `/api/media/${query(filters)}`, what: 'list', auth: true, signal: opts.signal }),
     listPages,
     async *listAll(filters = {}, opts = {}) {
       for await (const p of listPages(filters, opts)) yield* p.results;
     },
-    get: (id, opts = {}) => request<Media>({ method: 'GET', path: idPath(id), what: `get media ${id}`, auth: true, signal: opts.signal }),
-    upload(file, metadata = {}, opts = {}) {
+    get: async (id, opts = {}) => request<Media>({ method: 'GET', path: idPath(id), what: `get media ${id}`, auth: true, signal: opts.signal }),
+    async upload(file, metadata = {}, opts = {}) {
       const named = namedFile(file, opts.filename ?? metadata.filename, opts.contentType);
       const { filename: _ignored, ...fields } = metadata;
       const mp = multipartUpload(named, fields);
@@ -301,9 +304,9 @@ export function createClient(options: ClientOptions): MediaClient {
         signal: opts.signal,
       });
     },
-    update: (id, fields, opts = {}) =>
+    update: async (id, fields, opts = {}) =>
       request<Media>({ method: 'PATCH', path: idPath(id), what: `update media ${id}`, json: fields, auth: true, signal: opts.signal }),
-    replace(id, file, opts = {}) {
+    async replace(id, file, opts = {}) {
       const named = namedFile(file, opts.filename, opts.contentType);
       return request<Media>({
         method: 'PUT',
@@ -352,7 +355,7 @@ export function createClient(options: ClientOptions): MediaClient {
       }
       if (session === current) setSession(null);
     },
-    me: (opts = {}) => request<User>({ method: 'GET', path: '/api/users/me/', what: 'me', auth: true, signal: opts.signal }),
+    me: async (opts = {}) => request<User>({ method: 'GET', path: '/api/users/me/', what: 'me', auth: true, signal: opts.signal }),
     url: (media, transform) => mediaUrl(baseUrl, media, transform),
     signedUrl: (media, transform, key, signOptions) => signUrl(mediaUrl(baseUrl, media, transform), key, signOptions),
   };

@@ -36,7 +36,7 @@ function clientFor(token: string | null | undefined, options: CompatOptions | un
 }
 
 /** POST /api/media/ with `metadata`; answers the new media. */
-export function uploadMedia(
+export async function uploadMedia(
   file: FileInput,
   metadata: UploadMetadata = {},
   token?: string | null,
@@ -47,11 +47,11 @@ export function uploadMedia(
 }
 
 /** PATCH /api/media/{mediaId}/ with `data`; answers the edited media. */
-export function updateMedia(mediaId: number, data: MediaFields, token?: string | null, options?: CompatOptions): Promise<Media> {
+export async function updateMedia(mediaId: number, data: MediaFields, token?: string | null, options?: CompatOptions): Promise<Media> {
   return clientFor(token, options).update(mediaId, data);
 }
 
 /** DELETE /api/media/{mediaId}/; answers the storage status (`{status: 'deleted' | 'pending', attempts, last_error?}`). */
-export function deleteMedia(mediaId: number, token?: string | null, options?: CompatOptions): Promise<StorageStatus> {
+export async function deleteMedia(mediaId: number, token?: string | null, options?: CompatOptions): Promise<StorageStatus> {
   return clientFor(token, options).remove(mediaId);
 }

@@ -67,7 +67,8 @@ test('upload with metadata and progress, then get: the media the API describes',
   assert.equal(m2.filename, 'named.png');
   assert.deepEqual(m2.tags, ['a', 'b']);
   // bytes without a name cannot be uploaded: every URL ends with the filename
-  assert.throws(() => c.upload(makePng(1, 1)), TypeError);
+  await assert.rejects(c.upload(makePng(1, 1)), TypeError);
+  await assert.rejects(c.get(0), TypeError, 'ids are positive integers');
 });
 
 test('list: every filter, and listAll/listPages over several pages', T, async () => {
@@ -284,7 +285,7 @@ test('every call goes out with cache: no-store (checked on the fetch given to th
 
 test('seed-name wrappers: uploadMedia, updateMedia, deleteMedia with a token', T, async () => {
   const token = S.token('ed');
-  assert.throws(() => uploadMedia(makePng(1, 1), {}, token), /configure/, 'no base URL yet');
+  await assert.rejects(uploadMedia(makePng(1, 1), {}, token), /configure/, 'no base URL yet');
   // per call, with the base URL as the last argument
   const m = await uploadMedia(makePng(1, 1), { title: 'seed', filename: 'seed.png' }, token, { baseUrl: S.srv.baseUrl });
   assert.equal(m.title, 'seed');
