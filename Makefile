@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-valgrind test-e2e check-source bench fuzz clean format
+.PHONY: all deps build run test test-unit test-valgrind test-e2e test-client check-source bench fuzz clean format
 
 all: build
 
@@ -42,7 +42,11 @@ test-valgrind: build
 test-e2e: asan
 	MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib node --test --test-concurrency=1 tests/e2e/
 
-test: check-source test-unit test-valgrind test-e2e
+# The TypeScript client (clients/js) against the real binary.
+test-client: build
+	cd clients/js && npm run build --silent && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test test/*.test.mjs
+
+test: check-source test-unit test-valgrind test-e2e test-client
 
 bench: build
 	bash bench/run.sh $(BUILD)/medialib

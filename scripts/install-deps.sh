@@ -33,4 +33,14 @@ if [ "$node_major" -lt 18 ]; then
   echo "install-deps: Node.js $node_major is too old; need 18 or newer" >&2
   exit 1
 fi
+
+# The TypeScript client's dev dependencies (the compiler), from its lock file:
+# again only when node_modules is missing or older than package-lock.json.
+client=clients/js
+if [ -f "$client/package-lock.json" ] &&
+   { [ ! -d "$client/node_modules" ] || [ "$client/package-lock.json" -nt "$client/node_modules" ]; }; then
+  echo "install-deps: npm ci in $client"
+  (cd "$client" && npm ci --no-audit --no-fund --silent)
+  touch "$client/node_modules"
+fi
 exit 0
