@@ -168,7 +168,9 @@ ml_err ml_repo_ping(struct ml_conn *c, struct ml_errbuf *eb);
 
 /* Media. get returns ML_ERR_NOT_FOUND for an absent row; a row that is not
  * active (pending, or ML_MEDIA_MISSING) is returned only when include_pending
- * is set. */
+ * is set. Inside a transaction, get locks the row until the transaction ends
+ * (SQLite's write transactions are serialized anyway; PostgreSQL takes FOR
+ * UPDATE), so the read-check-write sequences of the domain are atomic. */
 ml_err ml_repo_media_get(struct ml_conn *c, int64_t id, int include_pending, struct ml_arena *a,
                          struct ml_media *out, struct ml_errbuf *eb);
 /* Active rows only. *items is an arena array of *n rows; *count is the total
@@ -226,8 +228,10 @@ ml_err ml_repo_job_depth_by_kind(struct ml_conn *c,
                                             int64_t failing),
                                  void *ctx, struct ml_errbuf *eb);
 /* Variants. get: ML_ERR_NOT_FOUND when absent. put inserts or replaces
- * the row of (media_id, version, name); ML_ERR_NOT_FOUND when the media row
- * is gone. list: every variant of the media, all versions, as an arena
+ * the row of (media_id, version, name) only while the media row is at that
+ * version: ML_ERR_CONFLICT when it was replaced, ML_ERR_NOT_FOUND when it is
+ * gone (checked under the row's lock, so a concurrent replace or delete
+ * either sees the variant or makes put fail). list: every variant of the media, all versions, as an arena
  * array. delete_below: the rows of versions below `below` (INT64_MAX: all);
  * *n (may be NULL) gets how many. */
 ml_err ml_repo_variant_get(struct ml_conn *c, int64_t media_id, int64_t version, const char *name,

@@ -53,6 +53,7 @@ enum stmt_id {
   ST_KEY_IN_USE,
   ST_VARIANT_GET,
   ST_VARIANT_PUT,
+  ST_MEDIA_VERSION,
   ST_VARIANT_LIST,
   ST_VARIANT_DELETE_BELOW,
   ST_JOB_ADD,
@@ -153,6 +154,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "storage_key = excluded.storage_key, mime_type = excluded.mime_type, "
                        "size = excluded.size, width = excluded.width, height = excluded.height, "
                        "sha256 = excluded.sha256, created_at = excluded.created_at",
+    [ST_MEDIA_VERSION] = "SELECT version FROM media WHERE id = ?1",
     [ST_VARIANT_LIST] = "SELECT " VARIANT_COLS " FROM variants WHERE media_id = ?1 "
                         "ORDER BY version, name",
     [ST_VARIANT_DELETE_BELOW] = "DELETE FROM variants WHERE media_id = ?1 AND version < ?2",
@@ -1128,6 +1130,26 @@ static ml_err sq_variant_put(struct ml_conn *conn, const struct ml_variant *v,
   ml_err rc;
   int src;
 
+  /* The media must still be at this version (the caller's write
+   * transaction holds SQLite's write lock: nothing changes in between). */
+  rc = stmt_get(c, ST_MEDIA_VERSION, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, v->media_id);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src == SQLITE_DONE)
+    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "record variant: media %" PRId64 " does not exist",
+                 v->media_id);
+  else if(src != SQLITE_ROW)
+    rc = sq_error(c, src, "record variant", eb);
+  else if(sqlite3_column_int64(st, 0) != v->version)
+    rc = ml_fail(eb, ML_ERR_CONFLICT, "record variant: media %" PRId64 " is no longer at v%" PRId64,
+                 v->media_id, v->version);
+  stmt_done(st);
+  st = NULL;
+  if(rc)
+    goto out;
   rc = stmt_get(c, ST_VARIANT_PUT, &st, eb);
   if(rc)
     goto out;

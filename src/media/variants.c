@@ -159,7 +159,6 @@ static ml_err render_store(struct ml_media_svc *s, const struct ml_media *m,
   struct ml_render_result res;
   struct ml_blob src = {.fd = -1};
   struct ml_variant v;
-  struct ml_media cur;
   char spool[4096];
   const char *key = variant_key(a, m, p);
   int64_t now = ml_now_ms(), t0 = (int64_t)(ml_mono_ns() / 1000000);
@@ -218,17 +217,13 @@ static ml_err render_store(struct ml_media_svc *s, const struct ml_media *m,
   v.height = res.height;
   v.created_at = now;
   rc = ml_repo_begin(c, eb);
-  if(!rc) {
-    rc = ml_repo_media_get(c, m->id, 0, a, &cur, eb);
-    if(!rc && (cur.version != m->version || strcmp(cur.storage_key, m->storage_key)))
-      rc = ml_fail(eb, ML_ERR_NOT_FOUND, "media %lld was replaced while its variant rendered",
-                   (long long)m->id);
-  }
-  if(!rc)
+  if(!rc) /* refused (conflict, not found) once the version is replaced or gone */
     rc = ml_repo_variant_put(c, &v, eb);
   if(!rc)
     rc = ml_repo_job_delete(c, intent.id, eb);
   rc = ml_repo_end(c, rc, eb);
+  if(rc == ML_ERR_CONFLICT)
+    rc = ML_ERR_NOT_FOUND; /* that version is no more */
   if(rc) {
     ml_log(s->d.log, ML_LOG_INFO, rid, "variant.discarded", ML_LI("media_id", m->id),
            ML_LI("version", m->version), ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));

@@ -1112,6 +1112,10 @@ static void test_variants(void **state) {
   assert_int_equal(ml_repo_variant_get(c, m.id, 1, v1.name, a, &got, &eb), ML_ERR_NOT_FOUND);
   assert_int_equal(ml_repo_variant_put(c, &v1, &eb), ML_OK);
   assert_int_equal(ml_repo_variant_put(c, &v2, &eb), ML_OK);
+  /* Version 2 is the current one only once the media was replaced. */
+  assert_int_equal(ml_repo_variant_put(c, &v3, &eb), ML_ERR_CONFLICT);
+  m.version = 2;
+  assert_int_equal(ml_repo_media_update(c, &m, 1, &eb), ML_OK);
   assert_int_equal(ml_repo_variant_put(c, &v3, &eb), ML_OK);
 
   /* Round trip of every column. */
@@ -1129,11 +1133,16 @@ static void test_variants(void **state) {
   /* The version is part of the key. */
   assert_int_equal(ml_repo_variant_get(c, m.id, 3, v1.name, a, &got, &eb), ML_ERR_NOT_FOUND);
 
-  /* put replaces the row of the same (media, version, name). */
-  v1.size = 999;
-  assert_int_equal(ml_repo_variant_put(c, &v1, &eb), ML_OK);
-  assert_int_equal(ml_repo_variant_get(c, m.id, 1, v1.name, a, &got, &eb), ML_OK);
+  /* put replaces the row of the same (media, version, name); a stale
+   * version is refused. */
+  v3.size = 999;
+  assert_int_equal(ml_repo_variant_put(c, &v3, &eb), ML_OK);
+  assert_int_equal(ml_repo_variant_get(c, m.id, 2, v3.name, a, &got, &eb), ML_OK);
   assert_int_equal(got.size, 999);
+  v1.size = 999;
+  assert_int_equal(ml_repo_variant_put(c, &v1, &eb), ML_ERR_CONFLICT);
+  assert_int_equal(ml_repo_variant_get(c, m.id, 1, v1.name, a, &got, &eb), ML_OK);
+  assert_int_equal(got.size, 321);
 
   /* A variant key is a key in use: the outbox and fsck leave it alone. */
   assert_int_equal(ml_repo_key_in_use(c, v2.storage_key, &in_use, &eb), ML_OK);
@@ -1155,9 +1164,19 @@ static void test_variants(void **state) {
   assert_int_equal(ml_repo_key_in_use(c, v2.storage_key, &in_use, &eb), ML_OK);
   assert_int_equal(in_use, 0);
 
+  /* A version the media never had is refused too. */
+  {
+    struct ml_variant future = sample_variant(m.id, 7, "f_png,w_9", "m/1/v7-z/f_png-w_9.png");
+    assert_int_equal(ml_repo_variant_put(c, &future, &eb), ML_ERR_CONFLICT);
+  }
+
   /* Two variants cannot share a blob. */
-  v1.storage_key = v3.storage_key;
-  assert_int_equal(ml_repo_variant_put(c, &v1, &eb), ML_ERR_CONFLICT);
+  {
+    struct ml_variant twin = sample_variant(m.id, 2, "f_png,w_100", v3.storage_key);
+    assert_int_equal(ml_repo_variant_put(c, &twin, &eb), ML_ERR_CONFLICT);
+  }
+  m.version = 3;
+  assert_int_equal(ml_repo_media_update(c, &m, 2, &eb), ML_OK);
 
   /* Many variants grow the list past its first allocation. */
   for(int i = 0; i < 40; i++) {
