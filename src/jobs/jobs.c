@@ -67,7 +67,10 @@ ml_err ml_jobs_create(const struct ml_jobs_opts *o, struct ml_jobs **out) {
     j->o.backoff_base_ms = 1000;
   if(j->o.backoff_max_ms <= 0)
     j->o.backoff_max_ms = 300000;
-  if(ml_workers_create(4, 256, &j->inline_pool)) {
+  /* Batches mostly wait (on the store, and between retries): enough threads
+   * that concurrent DELETEs each start at once instead of queueing behind
+   * one another's pauses. */
+  if(ml_workers_create(16, 256, &j->inline_pool)) {
     ml_free(j);
     return ML_ERR_NOMEM;
   }
@@ -180,12 +183,16 @@ finished:
   return rc;
 }
 
-/* Runs the jobs, retrying quickly until deadline_ms has passed. */
-static ml_err run_batch(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t deadline_ms,
-                        const char *rid, struct ml_jobs_result *res) {
+/* Runs the jobs once, then retries quickly until the deadline (monotonic
+ * ns, fixed by the caller when it asked: a batch that starts late does not
+ * hold its thread past the time its caller stopped waiting). The attempts
+ * and the last error so far are also copied into *seen under mu, so a
+ * caller that stops waiting can still tell what the store said. */
+static ml_err run_batch(struct ml_jobs *j, const int64_t *ids, size_t n, uint64_t deadline,
+                        const char *rid, struct ml_jobs_result *res, pthread_mutex_t *mu,
+                        struct ml_jobs_result *seen) {
   struct ml_conn *c = NULL;
   struct ml_arena *a = ml_arena_create(0);
-  uint64_t deadline = ml_mono_ns() + (uint64_t)deadline_ms * 1000000u;
   int *done = NULL;
   ml_err rc;
   struct ml_errbuf eb = {{0}};
@@ -226,6 +233,9 @@ static ml_err run_batch(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t
       snprintf(res->last_error, sizeof(res->last_error), "%s",
                jeb.msg[0] ? jeb.msg : ml_err_code(jrc));
     }
+    pthread_mutex_lock(mu);
+    *seen = *res;
+    pthread_mutex_unlock(mu);
     if(!left || ml_mono_ns() >= deadline)
       break;
     {
@@ -233,6 +243,8 @@ static ml_err run_batch(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t
       uint64_t pause = (uint64_t)50000000u << (round < 4 ? round : 4);
       uint64_t now = ml_mono_ns();
       struct timespec ts;
+      if(now >= deadline)
+        break;
       if(now + pause > deadline)
         pause = deadline - now;
       ts.tv_sec = (time_t)(pause / 1000000000u);
@@ -266,7 +278,8 @@ struct batch {
   int refs;
   int finished;
   size_t n;
-  int64_t deadline_ms;
+  uint64_t deadline_ns;       /* monotonic */
+  struct ml_jobs_result seen; /* attempts and last error so far (under mu) */
   char rid[72];
   struct ml_jobs_result res;
   ml_err rc;
@@ -288,7 +301,7 @@ static void batch_release(struct batch *b) {
 static void batch_main(void *arg) {
   struct batch *b = arg;
   struct ml_jobs_result res;
-  ml_err rc = run_batch(b->j, b->ids, b->n, b->deadline_ms, b->rid, &res);
+  ml_err rc = run_batch(b->j, b->ids, b->n, b->deadline_ns, b->rid, &res, &b->mu, &b->seen);
   pthread_mutex_lock(&b->mu);
   b->res = res;
   b->rc = rc;
@@ -309,7 +322,7 @@ ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t 
   b->j = j;
   b->refs = 2;
   b->n = n;
-  b->deadline_ms = deadline_ms;
+  b->deadline_ns = ml_mono_ns() + (uint64_t)deadline_ms * 1000000u;
   snprintf(b->rid, sizeof(b->rid), "%s", rid ? rid : "");
   memcpy(b->ids, ids, n * sizeof(int64_t));
   pthread_mutex_init(&b->mu, NULL);
@@ -338,10 +351,14 @@ ml_err ml_jobs_run_now(struct ml_jobs *j, const int64_t *ids, size_t n, int64_t 
     *res = b->res;
     rc = b->rc;
   } else {
+    /* Still at it: what the store said so far, or that it said nothing. */
     res->pending = n;
-    res->attempts = 1;
-    snprintf(res->last_error, sizeof(res->last_error), "storage did not confirm within %lld ms",
-             (long long)deadline_ms);
+    res->attempts = b->seen.attempts ? b->seen.attempts : 1;
+    if(b->seen.last_error[0])
+      memcpy(res->last_error, b->seen.last_error, sizeof(res->last_error));
+    else
+      snprintf(res->last_error, sizeof(res->last_error), "storage did not confirm within %lld ms",
+               (long long)deadline_ms);
     rc = ML_OK;
   }
   pthread_mutex_unlock(&b->mu);
