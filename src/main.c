@@ -31,7 +31,7 @@
 #include "http/cors.h"
 #include "http/metrics.h"
 #include "http/server.h"
-#include "image/render.h"
+#include "image/renderd.h"
 #include "image/transform.h"
 #include "jobs/fsck.h"
 #include "jobs/jobs.h"
@@ -275,6 +275,21 @@ static int cmd_sign(int argc, char **argv) {
   return rc ? EXIT_USAGE : 0;
 }
 
+/* medialib-render, the render worker (image/renderd.h), beside this
+ * executable. -1 when it is not there. */
+static int worker_path(char *out, size_t cap) {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  char *slash;
+  if(n <= 0)
+    return -1;
+  self[n] = '\0';
+  slash = strrchr(self, '/');
+  if(!slash || (size_t)snprintf(out, cap, "%.*s/medialib-render", (int)(slash - self), self) >= cap)
+    return -1;
+  return access(out, X_OK) ? -1 : 0;
+}
+
 static void raise_fd_limit(void) {
   struct rlimit rl;
   if(!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
@@ -289,6 +304,8 @@ static int cmd_serve(void) {
   struct ml_repo *repo = NULL;
   struct ml_store *store = NULL;
   struct ml_workers *workers = NULL, *renderers = NULL;
+  struct ml_renderd *renderd = NULL;
+  char render_exe[4096];
   struct ml_transform_presets presets;
   struct ml_metrics *metrics = NULL;
   struct ml_jobs *jobs = NULL;
@@ -302,7 +319,7 @@ static int cmd_serve(void) {
   struct ml_api api;
   struct ml_errbuf eb = {{0}};
   sigset_t sigs;
-  int sig = 0, threads, render_threads, rendering = 0, code = load_config(&cfg, &lg);
+  int sig = 0, threads, render_threads, code = load_config(&cfg, &lg);
   ml_err rc;
   const char *stage = "start";
   if(code)
@@ -366,11 +383,21 @@ static int cmd_serve(void) {
   if(rc)
     goto out;
   stage = "images";
-  rc = ml_render_init(&eb);
-  if(rc)
+  if(worker_path(render_exe, sizeof(render_exe))) {
+    rc = ml_fail(&eb, ML_ERR_CONFIG, "cannot find medialib-render next to this executable");
     goto out;
-  rendering = 1;
-  rc = ml_workers_create(render_threads, (size_t)cfg.render_queue, &renderers);
+  }
+  {
+    /* libvips runs in worker processes (renderd.h), never in this one. */
+    struct ml_renderd_opts ro = {.exe = render_exe,
+                                 .workers = render_threads,
+                                 .memory_limit = cfg.render_memory,
+                                 .timeout_ms = cfg.render_timeout_ms,
+                                 .log = &lg};
+    rc = ml_renderd_create(&ro, &renderd, &eb);
+  }
+  if(!rc)
+    rc = ml_workers_create(render_threads, (size_t)cfg.render_queue, &renderers);
   if(rc)
     goto out;
   rc = ml_metrics_create(&metrics);
@@ -397,7 +424,8 @@ static int cmd_serve(void) {
                                cfg.max_frames,
                                cfg.delivery_cache_ms,
                                &presets,
-                               cfg.eager_presets};
+                               cfg.eager_presets,
+                               renderd};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;
@@ -509,6 +537,7 @@ out:
   ml_workers_destroy(&workers);
   ml_workers_destroy(&renderers);
   ml_jobs_destroy(&jobs);
+  ml_renderd_destroy(&renderd);
   ml_media_svc_destroy(&media);
   ml_auth_destroy(&auth);
   ml_auth_secret_free(&key, keylen);
@@ -516,8 +545,6 @@ out:
   ml_metrics_destroy(&metrics);
   ml_store_close(&store);
   ml_repo_close(&repo);
-  if(rendering)
-    ml_render_shutdown();
   ml_config_free(&cfg);
   if(!rc)
     ml_log(&lg, ML_LOG_INFO, NULL, "stopped");

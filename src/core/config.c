@@ -105,6 +105,10 @@ static const struct cfg_entry table[] = {
      "threads rendering image variants (0: one per core)"},
     {"render_queue", "MEDIALIB_RENDER_QUEUE", CFG_INT, "64", 1, 100000, 0, S(render_queue),
      "renders that may wait for a thread; past that, 503 with Retry-After"},
+    {"render_memory", "MEDIALIB_RENDER_MEMORY", CFG_SIZE, "2GiB", 0, (int64_t)1 << 40, 0,
+     S(render_memory), "address space of each render worker process (0: no limit)"},
+    {"render_timeout_ms", "MEDIALIB_RENDER_TIMEOUT_MS", CFG_INT, "30000", 100, 3600000, 0,
+     S(render_timeout_ms), "longest render; past it the worker process is killed (ms)"},
     {"job_lease_ms", "MEDIALIB_JOB_LEASE_MS", CFG_INT, "60000", 1000, 3600000, 0, S(job_lease_ms),
      "how long an outbox job claimed by a runner is not run by another (ms); a job of a "
      "process that died waits this long (jobs are idempotent: a lease shorter than a job only "

@@ -52,6 +52,8 @@ struct ml_config {
   char *eager_presets;          /* presets rendered after upload, comma-separated */
   int64_t render_threads;       /* image render threads, 0 = number of cores */
   int64_t render_queue;         /* renders waiting before 503 */
+  int64_t render_memory;        /* address space of a render worker; 0: no limit */
+  int64_t render_timeout_ms;    /* longest render before its worker is killed */
   int64_t job_lease_ms;         /* how long a claimed outbox job is another runner's */
 };
 

@@ -334,21 +334,21 @@ static ml_err save(VipsImage *img, enum ml_transform_format fmt, int quality, st
 
 /* ---- the render ---- */
 
-ml_err ml_render(int src_fd, const char *src_mime, const struct ml_transform_dims *dims,
-                 enum ml_transform_format fmt, int quality, const char *out_path,
-                 struct ml_render_result *res, struct ml_errbuf *eb) {
+ml_err ml_render_to_fd(int src_fd, const char *src_mime, const struct ml_transform_dims *dims,
+                       enum ml_transform_format fmt, int quality, int out_fd,
+                       struct ml_render_result *res, struct ml_errbuf *eb) {
   VipsSource *source = NULL;
   VipsImage *img = NULL, *next = NULL;
   const char *loader, *out_mime = format_mime(fmt);
   const char *want_loader = NULL;
-  struct sink sink = {.fd = -1};
-  int width, height, created = 0;
+  struct sink sink = {.fd = out_fd};
+  int width, height;
   struct stat st;
   ml_err rc = ML_OK;
 
   if(res)
     memset(res, 0, sizeof(*res));
-  if(!dims || !out_path || !out_mime || quality < 0 || quality > 100 || dims->width < 1 ||
+  if(!dims || out_fd < 0 || !out_mime || quality < 0 || quality > 100 || dims->width < 1 ||
      dims->height < 1 || dims->width > ML_TRANSFORM_DIM_MAX || dims->height > ML_TRANSFORM_DIM_MAX)
     return ml_fail(eb, ML_ERR_INTERNAL, "ml_render: bad arguments");
   width = (int)dims->width;
@@ -433,24 +433,12 @@ ml_err ml_render(int src_fd, const char *src_mime, const struct ml_transform_dim
   }
   strip_metadata(img);
 
-  sink.fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if(sink.fd < 0) {
-    rc = ml_fail(eb, ML_ERR_IO, "creating %s: %s", out_path, strerror(errno));
-    goto out;
-  }
-  created = 1;
   if((rc = save(img, fmt, quality, &sink, eb)))
     goto out;
   if(fsync(sink.fd) || fstat(sink.fd, &st)) {
-    rc = ml_fail(eb, ML_ERR_IO, "syncing %s: %s", out_path, strerror(errno));
+    rc = ml_fail(eb, ML_ERR_IO, "syncing the rendered image: %s", strerror(errno));
     goto out;
   }
-  if(close(sink.fd)) {
-    sink.fd = -1;
-    rc = ml_fail(eb, ML_ERR_IO, "closing %s: %s", out_path, strerror(errno));
-    goto out;
-  }
-  sink.fd = -1;
   if(res) {
     res->width = width;
     res->height = height;
@@ -462,15 +450,29 @@ ml_err ml_render(int src_fd, const char *src_mime, const struct ml_transform_dim
 vips_error:
   rc = vips_fail(eb, ML_ERR_INVALID_IMAGE, "rendering the image");
 out:
-  if(sink.fd >= 0)
-    close(sink.fd);
-  if(rc && created)
-    unlink(out_path);
   if(next)
     g_object_unref(next);
   if(img)
     g_object_unref(img);
   if(source)
     g_object_unref(source);
+  return rc;
+}
+
+ml_err ml_render(int src_fd, const char *src_mime, const struct ml_transform_dims *dims,
+                 enum ml_transform_format fmt, int quality, const char *out_path,
+                 struct ml_render_result *res, struct ml_errbuf *eb) {
+  int fd;
+  ml_err rc;
+  if(!out_path)
+    return ml_fail(eb, ML_ERR_INTERNAL, "ml_render: bad arguments");
+  fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if(fd < 0)
+    return ml_fail(eb, ML_ERR_IO, "creating %s: %s", out_path, strerror(errno));
+  rc = ml_render_to_fd(src_fd, src_mime, dims, fmt, quality, fd, res, eb);
+  if(close(fd) && !rc)
+    rc = ml_fail(eb, ML_ERR_IO, "closing %s: %s", out_path, strerror(errno));
+  if(rc)
+    unlink(out_path);
   return rc;
 }

@@ -117,4 +117,11 @@ ml_err ml_render(int src_fd, const char *src_mime, const struct ml_transform_dim
                  enum ml_transform_format fmt, int quality, const char *out_path,
                  struct ml_render_result *res, struct ml_errbuf *eb);
 
+/* The same into out_fd, an empty file open for writing (neither closed nor
+ * removed here; fsynced on success). What a render worker does with the fd
+ * its server hands it (renderd.h). */
+ml_err ml_render_to_fd(int src_fd, const char *src_mime, const struct ml_transform_dims *dims,
+                       enum ml_transform_format fmt, int quality, int out_fd,
+                       struct ml_render_result *res, struct ml_errbuf *eb);
+
 #endif

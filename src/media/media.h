@@ -27,6 +27,7 @@
 struct ml_media_svc;
 struct ml_upload;
 struct ml_jobs;
+struct ml_renderd;
 
 struct ml_media_deps {
   struct ml_repo *repo;
@@ -44,6 +45,7 @@ struct ml_media_deps {
    * comma-separated; "" for none). */
   const struct ml_transform_presets *presets;
   const char *eager_presets;
+  struct ml_renderd *renderer; /* render worker processes; NULL: images are not rendered */
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,

@@ -26,7 +26,7 @@
 
 #include "core/alloc.h"
 #include "core/timeutil.h"
-#include "image/render.h"
+#include "image/renderd.h"
 #include "jobs/jobs.h"
 #include "media/media_int.h"
 
@@ -186,8 +186,11 @@ static ml_err render_store(struct ml_media_svc *s, const struct ml_media *m,
   if(rc == ML_ERR_NOT_FOUND)
     rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "the original of media %lld is missing",
                  (long long)m->id);
+  if(!rc && !s->d.renderer)
+    rc = ml_fail(eb, ML_ERR_INTERNAL, "this server renders no images");
   if(!rc)
-    rc = ml_render(src.fd, m->mime_type, &p->dims, p->t.format, p->t.quality, spool, &res, eb);
+    rc = ml_renderd_render(s->d.renderer, src.fd, m->mime_type, &p->dims, p->t.format, p->t.quality,
+                           spool, &res, eb);
   if(src.fd >= 0)
     close(src.fd);
   memset(&v, 0, sizeof(v));

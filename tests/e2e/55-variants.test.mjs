@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -327,19 +326,51 @@ test('eager presets: the thumbnail is rendered in the background after upload', 
   }
 });
 
-test('B3: an MVG script named .jpg is refused by its content; the server starts no child process', T, async () => {
+test('B3: an MVG script named .jpg is refused by its content; no process but the render workers is started', T, async () => {
   const c = client(S.srv);
   const mvg = Buffer.from('push graphic-context\nviewbox 0 0 640 480\nfill \'url(https://127.0.0.1/x.png")|ls "-la\'\npop graphic-context\n');
   assertError(await c.upload(mvg, { filename: 'exploit.jpg', contentType: 'image/jpeg' }), 415, 'unsupported_media_type');
   const msl = Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<image><read filename="/etc/passwd"/><write filename="/tmp/x.png"/></image>\n');
   assertError(await c.upload(msl, { filename: 'exploit.jpg', contentType: 'image/jpeg' }), 415, 'unsupported_media_type');
-  const children = (await fsp.readdir('/proc')).filter((p) => /^\d+$/.test(p)).filter((p) => {
+  const childrenOf = (pid) => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
     try {
       const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === S.srv.pid;
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
     } catch {
       return false;
     }
   });
-  assert.deepEqual(children, [], 'no child process of the server');
+  // Earlier tests rendered images: the server's only children are its
+  // render workers, and they start nothing (no delegate, no shell).
+  const children = childrenOf(S.srv.pid);
+  assert.ok(children.length > 0, 'the earlier renders ran in worker processes');
+  for (const p of children) {
+    const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+    assert.equal(argv[0], 'medialib-render', `child ${p} is a render worker: ${argv.join(' ')}`);
+    assert.deepEqual(childrenOf(Number(p)), [], `render worker ${p} has no child process`);
+  }
+});
+
+test('the render workers: the server process never loads libvips; a worker that dies is replaced', T, async () => {
+  const maps = fs.readFileSync(`/proc/${S.srv.pid}/maps`, 'utf8');
+  assert.ok(!/libvips/.test(maps), 'libvips is not mapped into the server');
+  const c = client(S.srv);
+  const m = await c.create(makeImage('jpeg', 300, 200), { filename: 'w.jpg', contentType: 'image/jpeg' });
+  assert.equal((await get(m.variants.small)).status, 200);
+  const workers = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0] === 'medialib-render' &&
+        fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(S.srv.pid);
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(workers.length > 0);
+  for (const p of workers) process.kill(Number(p), 'SIGKILL');
+  // The next render finds its worker gone and starts a new one.
+  const again = await get(m.variants.thumbnail);
+  assert.ok([200, 422].includes(again.status), `answered ${again.status}`);
+  const next = await get(m.variants.medium);
+  assert.equal(next.status, 200, next.text.slice(0, 200));
+  assert.equal((await request(S.srv.baseUrl, 'GET', '/healthz')).status, 200);
 });
