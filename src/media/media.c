@@ -24,8 +24,11 @@ ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **
   rc = ml_sniffer_create(&s->sniffer, eb);
   if(!rc)
     rc = ml_dcache_create(d->delivery_cache_ms, &s->dcache);
+  if(!rc)
+    rc = ml_vcache_create(d->delivery_cache_ms, &s->vcache);
   if(rc) {
     ml_sniffer_destroy(&s->sniffer);
+    ml_dcache_destroy(&s->dcache);
     pthread_mutex_destroy(&s->flights_mu);
     pthread_cond_destroy(&s->flights_cv);
     ml_free(s);
@@ -40,6 +43,7 @@ void ml_media_svc_destroy(struct ml_media_svc **sp) {
     return;
   ml_sniffer_destroy(&(*sp)->sniffer);
   ml_dcache_destroy(&(*sp)->dcache);
+  ml_vcache_destroy(&(*sp)->vcache);
   pthread_mutex_destroy(&(*sp)->flights_mu);
   pthread_cond_destroy(&(*sp)->flights_cv);
   ml_free(*sp);

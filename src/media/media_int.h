@@ -10,11 +10,13 @@
 struct ml_sniffer;
 struct ml_dcache;
 struct ml_flight;
+struct ml_vcache;
 
 struct ml_media_svc {
   struct ml_media_deps d;
   struct ml_sniffer *sniffer;
   struct ml_dcache *dcache; /* NULL when off */
+  struct ml_vcache *vcache; /* NULL when off */
   /* Renders under way (variants.c): a list, short as the render pool. */
   pthread_mutex_t flights_mu;
   pthread_cond_t flights_cv;
@@ -51,6 +53,14 @@ int ml_dcache_get(struct ml_dcache *c, int64_t id, struct ml_arena *a, struct ml
                   uint64_t *gen);
 void ml_dcache_put(struct ml_dcache *c, const struct ml_media *m, uint64_t gen);
 void ml_dcache_invalidate(struct ml_dcache *c, int64_t id);
+
+/* Variant cache (vcache.c): the same for rendered variants' rows, keyed by
+ * (media, version, name), which never change; entries only expire. */
+ml_err ml_vcache_create(int64_t ttl_ms, struct ml_vcache **out);
+void ml_vcache_destroy(struct ml_vcache **c);
+int ml_vcache_get(struct ml_vcache *c, int64_t id, int64_t version, const char *name,
+                  struct ml_arena *a, struct ml_variant *out);
+void ml_vcache_put(struct ml_vcache *c, const struct ml_variant *v);
 
 struct ml_upload {
   struct ml_media_svc *svc;

@@ -99,10 +99,15 @@ ml_err ml_media_variant_find(struct ml_media_svc *s, const struct ml_media *m,
                              const struct ml_variant_plan *p, struct ml_arena *a,
                              struct ml_variant *out, struct ml_errbuf *eb) {
   struct ml_conn *c = NULL;
-  ml_err rc = ml_repo_acquire(s->d.repo, &c, eb);
+  ml_err rc;
+  if(ml_vcache_get(s->vcache, m->id, m->version, p->name, a, out))
+    return ML_OK;
+  rc = ml_repo_acquire(s->d.repo, &c, eb);
   if(!rc)
     rc = ml_repo_variant_get(c, m->id, m->version, p->name, a, out, eb);
   ml_repo_release(&c);
+  if(!rc)
+    ml_vcache_put(s->vcache, out);
   return rc;
 }
 
