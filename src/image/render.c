@@ -26,6 +26,7 @@
  * ml_render_init.
  */
 #include "image/render.h"
+#include "image/probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -332,6 +333,67 @@ static ml_err save(VipsImage *img, enum ml_transform_format fmt, int quality, st
   return rc;
 }
 
+/* A source on src_fd (from offset 0) whose content the loader for src_mime
+ * reads: the loader libvips picks from the bytes must be that one (blocked
+ * loaders are never picked). */
+static ml_err open_source(int src_fd, const char *src_mime, VipsSource **out,
+                          struct ml_errbuf *eb) {
+  const char *want_loader = NULL, *loader;
+  VipsSource *source;
+  *out = NULL;
+  for(size_t i = 0; src_mime && i < sizeof(allowed_loaders) / sizeof(allowed_loaders[0]); i++)
+    if(!strcmp(src_mime, allowed_loaders[i].mime))
+      want_loader = allowed_loaders[i].loader;
+  if(!want_loader)
+    return ml_fail(eb, ML_ERR_UNSUPPORTED_MEDIA_TYPE, "cannot render %s",
+                   src_mime ? src_mime : "a file of unknown type");
+  vips_error_clear();
+  if(lseek(src_fd, 0, SEEK_SET) < 0)
+    return ml_fail(eb, ML_ERR_IO, "reading the original: %s", strerror(errno));
+  if(!(source = vips_source_new_from_descriptor(src_fd)))
+    return vips_fail(eb, ML_ERR_IO, "reading the original");
+  loader = vips_foreign_find_load_source(source);
+  if(!loader || strcmp(loader, want_loader)) {
+    vips_error_clear();
+    g_object_unref(source);
+    return ml_fail(eb, ML_ERR_UNSUPPORTED_MEDIA_TYPE, "the content is not a renderable %s",
+                   src_mime);
+  }
+  *out = source;
+  return ML_OK;
+}
+
+ml_err ml_render_probe(int src_fd, const char *src_mime, struct ml_image_info *out,
+                       struct ml_errbuf *eb) {
+  VipsSource *source = NULL;
+  VipsImage *img = NULL;
+  ml_err rc;
+  memset(out, 0, sizeof(*out));
+  rc = open_source(src_fd, src_mime, &source, eb);
+  if(rc)
+    return rc;
+  /* Opening reads the header only; pixels are decoded on demand, and none
+   * is asked for. */
+  img = vips_image_new_from_source(source, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+  if(!img) {
+    rc = vips_fail(eb, ML_ERR_INVALID_IMAGE, "reading the image header");
+    goto out;
+  }
+  out->width = img->Xsize;
+  out->height = vips_image_get_page_height(img);
+  out->frames = vips_image_get_n_pages(img);
+  out->orientation = vips_image_get_orientation(img);
+  if(out->orientation < 1 || out->orientation > 8)
+    out->orientation = 1;
+  if(out->width < 1 || out->height < 1)
+    rc = ml_fail(eb, ML_ERR_INVALID_IMAGE, "the image header gives no size");
+out:
+  if(img)
+    g_object_unref(img);
+  g_object_unref(source);
+  return rc;
+}
+
 /* ---- the render ---- */
 
 ml_err ml_render_to_fd(int src_fd, const char *src_mime, const struct ml_transform_dims *dims,
@@ -339,8 +401,7 @@ ml_err ml_render_to_fd(int src_fd, const char *src_mime, const struct ml_transfo
                        struct ml_render_result *res, struct ml_errbuf *eb) {
   VipsSource *source = NULL;
   VipsImage *img = NULL, *next = NULL;
-  const char *loader, *out_mime = format_mime(fmt);
-  const char *want_loader = NULL;
+  const char *out_mime = format_mime(fmt);
   struct sink sink = {.fd = out_fd};
   int width, height;
   struct stat st;
@@ -354,27 +415,9 @@ ml_err ml_render_to_fd(int src_fd, const char *src_mime, const struct ml_transfo
   width = (int)dims->width;
   height = (int)dims->height;
 
-  for(size_t i = 0; src_mime && i < sizeof(allowed_loaders) / sizeof(allowed_loaders[0]); i++)
-    if(!strcmp(src_mime, allowed_loaders[i].mime))
-      want_loader = allowed_loaders[i].loader;
-  if(!want_loader)
-    return ml_fail(eb, ML_ERR_UNSUPPORTED_MEDIA_TYPE, "cannot render %s",
-                   src_mime ? src_mime : "a file of unknown type");
-
-  vips_error_clear();
-  if(lseek(src_fd, 0, SEEK_SET) < 0)
-    return ml_fail(eb, ML_ERR_IO, "reading the original: %s", strerror(errno));
-  if(!(source = vips_source_new_from_descriptor(src_fd)))
-    return vips_fail(eb, ML_ERR_IO, "reading the original");
-
-  /* The loader libvips picks from the content: blocked loaders are never
-   * picked, and an allowed one must be the one for the sniffed type. */
-  loader = vips_foreign_find_load_source(source);
-  if(!loader || strcmp(loader, want_loader)) {
-    vips_error_clear();
-    rc = ml_fail(eb, ML_ERR_UNSUPPORTED_MEDIA_TYPE, "the content is not a renderable %s", src_mime);
+  rc = open_source(src_fd, src_mime, &source, eb);
+  if(rc)
     goto out;
-  }
 
   /* Shrink-on-load, auto-rotation (the dims are as displayed), the first
    * frame only (the loaders' default), and a corrupt or truncated file

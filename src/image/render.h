@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "image/probe.h"
 #include "image/transform.h"
 
 /* Default qualities for quality 0 (the transform had no q_). PNG is lossless
@@ -116,6 +117,14 @@ void ml_render_shutdown(void);
 ml_err ml_render(int src_fd, const char *src_mime, const struct ml_transform_dims *dims,
                  enum ml_transform_format fmt, int quality, const char *out_path,
                  struct ml_render_result *res, struct ml_errbuf *eb);
+
+/* Reads the header of the image in src_fd with the loader of src_mime (the
+ * same checks as ml_render; no pixel decoded): the size as stored (page
+ * height for multi-page files), the frame or page count, the EXIF
+ * orientation. For the formats probe.h does not read (HEIF, AVIF, TIFF).
+ * ML_ERR_UNSUPPORTED_MEDIA_TYPE, ML_ERR_INVALID_IMAGE, ML_ERR_IO. */
+ml_err ml_render_probe(int src_fd, const char *src_mime, struct ml_image_info *out,
+                       struct ml_errbuf *eb);
 
 /* The same into out_fd, an empty file open for writing (neither closed nor
  * removed here; fsynced on success). What a render worker does with the fd

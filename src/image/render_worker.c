@@ -38,9 +38,9 @@ static int receive(int sock, struct ml_renderd_req *req, int *src_fd, int *out_f
     return 0;
   cm = CMSG_FIRSTHDR(&msg);
   if(cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-     cm->cmsg_len == CMSG_LEN(2 * sizeof(int))) {
-    int fds[2];
-    memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+     (cm->cmsg_len == CMSG_LEN(2 * sizeof(int)) || cm->cmsg_len == CMSG_LEN(sizeof(int)))) {
+    int fds[2] = {-1, -1};
+    memcpy(fds, CMSG_DATA(cm), cm->cmsg_len - CMSG_LEN(0));
     *src_fd = fds[0];
     *out_fd = fds[1];
   }
@@ -96,17 +96,31 @@ int ml_renderd_worker_main(int sock, int64_t memory_limit) {
     dims.height = req.height;
     dims.crop = req.crop;
     ml_errbuf_clear(&eb);
-    rc = ml_render_to_fd(src_fd, req.mime, &dims, (enum ml_transform_format)req.format, req.quality,
-                         out_fd, &r, &eb);
+    if(req.op == ML_RENDERD_PROBE) {
+      struct ml_image_info info;
+      rc = ml_render_probe(src_fd, req.mime, &info, &eb);
+      if(!rc) {
+        ans.width = (int32_t)info.width;
+        ans.height = (int32_t)info.height;
+        ans.frames = info.frames;
+        ans.orientation = info.orientation;
+      }
+    } else if(out_fd < 0) {
+      rc = ml_fail(&eb, ML_ERR_INTERNAL, "a render request without an output");
+    } else {
+      rc = ml_render_to_fd(src_fd, req.mime, &dims, (enum ml_transform_format)req.format,
+                           req.quality, out_fd, &r, &eb);
+      if(!rc) {
+        ans.width = r.width;
+        ans.height = r.height;
+        ans.size = r.size;
+      }
+    }
     close(src_fd);
-    close(out_fd);
+    if(out_fd >= 0)
+      close(out_fd);
     ans.magic = ML_RENDERD_MAGIC;
     ans.rc = (int32_t)rc;
-    if(!rc) {
-      ans.width = r.width;
-      ans.height = r.height;
-      ans.size = r.size;
-    }
     memcpy(ans.msg, eb.msg, sizeof(ans.msg));
     if(send(sock, &ans, sizeof(ans), MSG_NOSIGNAL) != (ssize_t)sizeof(ans))
       break;

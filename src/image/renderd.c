@@ -163,18 +163,19 @@ static ml_err exchange(struct ml_renderd *p, struct worker *w, const struct ml_r
   struct msghdr msg = {0};
   struct cmsghdr *cm;
   int fds[2] = {src_fd, out_fd};
+  size_t nfds = out_fd >= 0 ? 2 : 1;
   int64_t deadline = mono_ms() + p->o.timeout_ms;
   ssize_t n;
   memset(&ctl, 0, sizeof(ctl));
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = ctl.buf;
-  msg.msg_controllen = sizeof(ctl.buf);
+  msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
   cm = CMSG_FIRSTHDR(&msg);
   cm->cmsg_level = SOL_SOCKET;
   cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(fds));
-  memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+  cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
   do
     n = sendmsg(w->sock, &msg, MSG_NOSIGNAL);
   while(n < 0 && errno == EINTR);
@@ -203,35 +204,13 @@ static ml_err exchange(struct ml_renderd *p, struct worker *w, const struct ml_r
   return ML_OK;
 }
 
-ml_err ml_renderd_render(struct ml_renderd *p, int src_fd, const char *src_mime,
-                         const struct ml_transform_dims *dims, enum ml_transform_format fmt,
-                         int quality, const char *out_path, struct ml_render_result *res,
-                         struct ml_errbuf *eb) {
+/* One request to an idle worker (started if needed), and its answer in
+ * *ans. A worker that hangs or dies is ended (the next call starts a new
+ * one). The worker's own error comes back as the return value and eb. */
+static ml_err call(struct ml_renderd *p, const struct ml_renderd_req *req, int src_fd, int out_fd,
+                   struct ml_renderd_res *ans, struct ml_errbuf *eb) {
   struct worker *w = NULL;
-  struct ml_renderd_req req;
-  struct ml_renderd_res ans;
-  int out_fd = -1;
   ml_err rc;
-
-  if(res)
-    memset(res, 0, sizeof(*res));
-  if(!dims || !out_path || !src_mime || strlen(src_mime) >= sizeof(req.mime) ||
-     !ml_transform_format_mime(fmt))
-    return ml_fail(eb, ML_ERR_INTERNAL, "ml_renderd_render: bad arguments");
-  memset(&req, 0, sizeof(req));
-  req.magic = ML_RENDERD_MAGIC;
-  req.width = (int32_t)dims->width;
-  req.height = (int32_t)dims->height;
-  req.crop = dims->crop;
-  req.format = (int32_t)fmt;
-  req.quality = quality;
-  memcpy(req.mime, src_mime, strlen(src_mime) + 1);
-
-  out_fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if(out_fd < 0)
-    return ml_fail(eb, ML_ERR_IO, "creating %s: %s", out_path, strerror(errno));
-
-  /* An idle worker. */
   pthread_mutex_lock(&p->mu);
   for(;;) {
     for(int i = 0; i < p->n && !w; i++)
@@ -246,9 +225,9 @@ ml_err ml_renderd_render(struct ml_renderd *p, int src_fd, const char *src_mime,
 
   rc = w->pid > 0 ? ML_OK : spawn_worker(p, w, eb);
   if(!rc)
-    rc = exchange(p, w, &req, src_fd, out_fd, &ans, eb);
+    rc = exchange(p, w, req, src_fd, out_fd, ans, eb);
   if(rc == ML_ERR_TIMEOUT || rc == ML_ERR_INVALID_IMAGE) {
-    /* Hung or dead: end it; the next render starts a fresh one. */
+    /* Hung or dead: end it; the next call starts a fresh one. */
     int status = 0;
     pid_t pid = w->pid;
     stop_worker(w, 1, &status);
@@ -257,26 +236,83 @@ ml_err ml_renderd_render(struct ml_renderd *p, int src_fd, const char *src_mime,
       ml_fail(eb, rc, "the render worker died on this image (signal %d)", WTERMSIG(status));
     }
     ml_log(p->o.log, ML_LOG_WARN, NULL, "render.worker_lost", ML_LI("pid", pid), ML_LERR(rc),
-           ML_LS("detail", eb->msg), ML_LS("mime_type", src_mime));
-  } else if(!rc && ans.rc) {
-    rc = ans.rc > 0 && ans.rc < ML_ERR__COUNT ? (ml_err)ans.rc : ML_ERR_INTERNAL;
-    ans.msg[sizeof(ans.msg) - 1] = '\0';
-    ml_fail(eb, rc, "%s", ans.msg[0] ? ans.msg : ml_err_message(rc));
-  } else if(!rc && res) {
-    res->width = ans.width;
-    res->height = ans.height;
-    res->size = ans.size;
-    res->mime = ml_transform_format_mime(fmt);
+           ML_LS("detail", eb->msg), ML_LS("mime_type", req->mime));
+  } else if(!rc && ans->rc) {
+    rc = ans->rc > 0 && ans->rc < ML_ERR__COUNT ? (ml_err)ans->rc : ML_ERR_INTERNAL;
+    ans->msg[sizeof(ans->msg) - 1] = '\0';
+    ml_fail(eb, rc, "%s", ans->msg[0] ? ans->msg : ml_err_message(rc));
   }
 
   pthread_mutex_lock(&p->mu);
   w->busy = 0;
   pthread_cond_signal(&p->freed);
   pthread_mutex_unlock(&p->mu);
+  return rc;
+}
 
+static ml_err make_req(int op, const char *src_mime, struct ml_renderd_req *req,
+                       struct ml_errbuf *eb) {
+  if(!src_mime || strlen(src_mime) >= sizeof(req->mime))
+    return ml_fail(eb, ML_ERR_INTERNAL, "render worker: bad arguments");
+  memset(req, 0, sizeof(*req));
+  req->magic = ML_RENDERD_MAGIC;
+  req->op = op;
+  memcpy(req->mime, src_mime, strlen(src_mime) + 1);
+  return ML_OK;
+}
+
+ml_err ml_renderd_render(struct ml_renderd *p, int src_fd, const char *src_mime,
+                         const struct ml_transform_dims *dims, enum ml_transform_format fmt,
+                         int quality, const char *out_path, struct ml_render_result *res,
+                         struct ml_errbuf *eb) {
+  struct ml_renderd_req req;
+  struct ml_renderd_res ans;
+  int out_fd;
+  ml_err rc;
+
+  if(res)
+    memset(res, 0, sizeof(*res));
+  if(!dims || !out_path || !ml_transform_format_mime(fmt))
+    return ml_fail(eb, ML_ERR_INTERNAL, "ml_renderd_render: bad arguments");
+  rc = make_req(ML_RENDERD_RENDER, src_mime, &req, eb);
+  if(rc)
+    return rc;
+  req.width = (int32_t)dims->width;
+  req.height = (int32_t)dims->height;
+  req.crop = dims->crop;
+  req.format = (int32_t)fmt;
+  req.quality = quality;
+
+  out_fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if(out_fd < 0)
+    return ml_fail(eb, ML_ERR_IO, "creating %s: %s", out_path, strerror(errno));
+  rc = call(p, &req, src_fd, out_fd, &ans, eb);
+  if(!rc && res) {
+    res->width = ans.width;
+    res->height = ans.height;
+    res->size = ans.size;
+    res->mime = ml_transform_format_mime(fmt);
+  }
   if(close(out_fd) && !rc)
     rc = ml_fail(eb, ML_ERR_IO, "closing %s: %s", out_path, strerror(errno));
   if(rc)
     unlink(out_path);
+  return rc;
+}
+
+ml_err ml_renderd_probe(struct ml_renderd *p, int src_fd, const char *src_mime,
+                        struct ml_image_info *out, struct ml_errbuf *eb) {
+  struct ml_renderd_req req;
+  struct ml_renderd_res ans;
+  ml_err rc = make_req(ML_RENDERD_PROBE, src_mime, &req, eb);
+  memset(out, 0, sizeof(*out));
+  if(!rc)
+    rc = call(p, &req, src_fd, -1, &ans, eb);
+  if(!rc) {
+    out->width = ans.width;
+    out->height = ans.height;
+    out->frames = ans.frames;
+    out->orientation = ans.orientation;
+  }
   return rc;
 }

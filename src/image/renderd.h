@@ -60,6 +60,11 @@ ml_err ml_renderd_render(struct ml_renderd *p, int src_fd, const char *src_mime,
                          int quality, const char *out_path, struct ml_render_result *res,
                          struct ml_errbuf *eb);
 
+/* ml_render_probe (render.h) in a worker: the header of a HEIF, AVIF or
+ * TIFF, which the server's own prober (probe.h) does not read. */
+ml_err ml_renderd_probe(struct ml_renderd *p, int src_fd, const char *src_mime,
+                        struct ml_image_info *out, struct ml_errbuf *eb);
+
 /* Worker processes spawned so far (for tests and metrics). */
 int64_t ml_renderd_spawned(struct ml_renderd *p);
 

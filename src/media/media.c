@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/timeutil.h"
 #include "image/probe.h"
+#include "image/renderd.h"
 #include "jobs/jobs.h"
 #include "media/media_int.h"
 
@@ -102,6 +103,11 @@ static ml_err probe(struct ml_media_svc *s, struct ml_upload *u, const char *mim
   if(fd < 0)
     return ml_fail(eb, ML_ERR_IO, "reopening the upload spool: %s", strerror(errno));
   rc = ml_image_probe_fd(fd, mime, 64 * 1024 * 1024, &info, &peb);
+  if(rc == ML_ERR_UNSUPPORTED_MEDIA_TYPE && s->d.renderer && ml_media_renderable(mime)) {
+    /* HEIF, AVIF, TIFF: libvips reads the header, in a render worker. */
+    ml_errbuf_clear(&peb);
+    rc = ml_renderd_probe(s->d.renderer, fd, mime, &info, &peb);
+  }
   close(fd);
   if(rc == ML_ERR_UNSUPPORTED_MEDIA_TYPE)
     return ML_OK; /* not a format we read headers of: stored without dimensions */

@@ -326,6 +326,31 @@ test('eager presets: the thumbnail is rendered in the background after upload', 
   }
 });
 
+test('TIFF and AVIF uploads get their size from libvips (in a render worker), and variants', T, async () => {
+  const c = client(S.srv);
+  const tiff = await c.create(makeImage('tiff', 640, 320), { filename: 'scan.tif', contentType: 'image/tiff' });
+  assert.equal(tiff.mime_type, 'image/tiff');
+  assert.deepEqual([tiff.width, tiff.height], [640, 320]);
+  const t = await get(tiff.variants.small);
+  assert.equal(t.status, 200, t.text.slice(0, 200));
+  assert.equal(magic(t.body), 'jpeg', 'a TIFF gives JPEG variants');
+  assert.deepEqual([inspect(t.body).width, inspect(t.body).height], [480, 240]);
+  // An AVIF: the server's own AVIF rendering of a JPEG, uploaded again.
+  const jpg = await c.create(makeImage('jpeg', 500, 250), { filename: 'src.jpg', contentType: 'image/jpeg' });
+  const avifBytes = (await get(sign(variantUrl(jpg, 'f_avif,w_400')))).body;
+  assert.equal(magic(avifBytes), 'avif');
+  const avif = await c.create(avifBytes, { filename: 'pic.avif', contentType: 'image/avif' });
+  assert.equal(avif.mime_type, 'image/avif');
+  assert.deepEqual([avif.width, avif.height], [400, 200]);
+  const a = await get(avif.variants.thumbnail);
+  assert.equal(a.status, 200, a.text.slice(0, 200));
+  assert.equal(magic(a.body), 'avif', 'an AVIF keeps its format');
+  assert.deepEqual(Object.values(avifSize(a.body)), [200, 200]);
+  // A truncated AVIF: the header cannot be read → 422, nothing stored.
+  const bad = await c.upload(avifBytes.subarray(0, 200), { filename: 'bad.avif', contentType: 'image/avif' });
+  assert.ok([415, 422].includes(bad.status), `answered ${bad.status}: ${bad.text}`);
+});
+
 test('B3: an MVG script named .jpg is refused by its content; no process but the render workers is started', T, async () => {
   const c = client(S.srv);
   const mvg = Buffer.from('push graphic-context\nviewbox 0 0 640 480\nfill \'url(https://127.0.0.1/x.png")|ls "-la\'\npop graphic-context\n');

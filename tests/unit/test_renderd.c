@@ -89,6 +89,44 @@ static void test_render_through_a_worker(void **state) {
   assert_int_equal(errno, ECHILD);
 }
 
+static void test_probe_in_a_worker(void **state) {
+  struct ml_renderd *p = pool(1, 10000);
+  struct ml_errbuf eb = {{0}};
+  struct ml_image_info info;
+  char src[128];
+  int fd = make_png(123, 45), tfd;
+  VipsImage *img = NULL, *tiff = NULL;
+  (void)state;
+  if(ml_renderd_probe(p, fd, "image/png", &info, &eb))
+    fail_msg("probe: %s", eb.msg);
+  assert_int_equal(info.width, 123);
+  assert_int_equal(info.height, 45);
+  assert_int_equal(info.frames, 1);
+  assert_int_equal(info.orientation, 1);
+  /* A two-page TIFF with orientation 6: the page size, two frames. */
+  tmp_path(src, sizeof(src), "two.tif");
+  assert_int_equal(vips_black(&img, 30, 40, "bands", 3, NULL), 0);
+  assert_int_equal(vips_copy(img, &tiff, NULL), 0);
+  vips_image_set_int(tiff, "page-height", 20);
+  vips_image_set_int(tiff, "orientation", 6);
+  assert_int_equal(vips_tiffsave(tiff, src, NULL), 0);
+  g_object_unref(tiff);
+  g_object_unref(img);
+  tfd = open(src, O_RDONLY | O_CLOEXEC);
+  assert_int_equal(ml_renderd_probe(p, tfd, "image/tiff", &info, &eb), ML_OK);
+  assert_int_equal(info.width, 30);
+  assert_int_equal(info.height, 20);
+  assert_int_equal(info.frames, 2);
+  assert_int_equal(info.orientation, 6);
+  /* The content must be what the type says. */
+  assert_int_equal(ml_renderd_probe(p, tfd, "image/png", &info, &eb),
+                   ML_ERR_UNSUPPORTED_MEDIA_TYPE);
+  assert_int_equal(info.width, 0);
+  close(tfd);
+  close(fd);
+  ml_renderd_destroy(&p);
+}
+
 static void test_errors_come_back(void **state) {
   struct ml_renderd *p = pool(1, 10000);
   struct ml_errbuf eb = {{0}};
@@ -237,6 +275,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_render_through_a_worker),
+      cmocka_unit_test(test_probe_in_a_worker),
       cmocka_unit_test(test_errors_come_back),
 #ifdef ML_TEST_HOOKS
       cmocka_unit_test(test_crash_and_hang_replace_the_worker),

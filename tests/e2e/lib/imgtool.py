@@ -68,6 +68,8 @@ def make(kind, out, args):
         frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
     elif kind == "webp":
         quadrants(w, h).save(out, "WEBP", quality=90)
+    elif kind == "tiff":
+        quadrants(w, h).save(out, "TIFF", compression="tiff_deflate")
     else:
         raise SystemExit(f"unknown kind {kind}")
 
