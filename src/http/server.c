@@ -556,6 +556,30 @@ static void answer_preflight(struct ml_http *h, struct ml_req *r) {
     ml_req_add_header(r, hs[i].name, hs[i].value);
 }
 
+/*
+ * A refusal made from the headers (401, 403, 404, 405...). Answering now
+ * closes the connection while the client may still be sending its body, and
+ * a client that writes its whole body before reading (Node's fetch, most
+ * libraries without Expect: 100-continue) then sees a reset instead of the
+ * answer. So a body of up to DRAIN_MAX bytes (or chunked) is read and
+ * dropped first, and the refusal answered at its end, on a connection that
+ * stays open. Answered at once: no body, a client waiting for
+ * "100 Continue", a declared body past DRAIN_MAX, and 413 (the point of
+ * refusing by Content-Length is not to take the body).
+ */
+static enum MHD_Result refuse(struct ml_req *r, ml_err rc) {
+  struct ml_req_priv *p = r->priv;
+  const char *expect = ml_req_header(r, "Expect");
+  int has_body =
+      r->content_length > 0 || (r->content_length < 0 && ml_req_header(r, "Transfer-Encoding"));
+  if(rc != ML_ERR_TOO_LARGE && has_body && !(expect && !strcasecmp(expect, "100-continue")) &&
+     r->content_length <= DRAIN_MAX) {
+    p->failed = 1; /* body_call drains; the last call answers */
+    return MHD_YES;
+  }
+  return queue(r);
+}
+
 static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const char *url,
                                   const char *method) {
   struct ml_req_priv *p = r->priv;
@@ -606,14 +630,14 @@ static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const cha
       snprintf(msg, sizeof(msg), "no such resource: %.120s", r->path);
       ml_req_error(r, ML_ERR_NOT_FOUND, msg, NULL);
     }
-    return queue(r);
+    return refuse(r, allowed ? ML_ERR_METHOD_NOT_ALLOWED : ML_ERR_NOT_FOUND);
   }
   if(r->route->on_headers) {
     rc = r->route->on_headers(r);
     if(rc) {
       if(!p->response)
         ml_req_error(r, rc, NULL, NULL);
-      return queue(r);
+      return refuse(r, rc);
     }
   }
   return MHD_YES;

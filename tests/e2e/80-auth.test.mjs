@@ -424,3 +424,32 @@ test('MEDIALIB_JWT_SECRET of 31 bytes → the server refuses to start (exit 2); 
     assert.equal(fs.existsSync(path.join(srv.dataDir, 'jwt.secret')), false, 'no secret file when the environment gives one');
   });
 });
+
+test('a refused upload gets its 401 after the body, on a connection that stays open (clients that write the whole body first see the answer)', T, async () => {
+  const net = await import('node:net');
+  const body = Buffer.alloc(300_000, 0x61);
+  const head = `POST /api/media/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`;
+  const text = await new Promise((resolve, reject) => {
+    const sock = net.connect(S.srv.port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answers: ${data}`)); }, 10_000 * SLOW);
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    sock.on('data', (d) => {
+      data += d.toString('latin1');
+      // Both answers: the 401 and, on the same connection, the health check.
+      if ((data.match(/HTTP\/1\.1 /g) || []).length >= 2 && data.endsWith('}')) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(data);
+      }
+    });
+    // The whole body first, as Node's fetch does, then a second request.
+    sock.write(head);
+    sock.write(body, () => sock.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+  });
+  const answers = text.split(/(?=HTTP\/1\.1 )/);
+  assert.match(answers[0], /^HTTP\/1\.1 401 /, answers[0].slice(0, 200));
+  assert.match(answers[0], /"code":"unauthorized"/);
+  assert.doesNotMatch(answers[0], /Connection: close/i, 'the connection is kept');
+  assert.match(answers[1], /^HTTP\/1\.1 200 /, answers[1]?.slice(0, 200));
+});
