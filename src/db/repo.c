@@ -268,6 +268,17 @@ ml_err ml_repo_variant_delete_below(struct ml_conn *c, int64_t media_id, int64_t
   return c->repo->ops->variant_delete_below(c, media_id, below, n, eb);
 }
 
+ml_err ml_repo_variant_each(struct ml_conn *c, struct ml_arena *a,
+                            int (*cb)(void *ctx, const struct ml_variant *v), void *ctx,
+                            struct ml_errbuf *eb) {
+  return c->repo->ops->variant_each(c, a, cb, ctx, eb);
+}
+
+ml_err ml_repo_variant_delete(struct ml_conn *c, int64_t media_id, int64_t version,
+                              const char *name, struct ml_errbuf *eb) {
+  return c->repo->ops->variant_delete(c, media_id, version, name, eb);
+}
+
 ml_err ml_repo_job_add(struct ml_conn *c, struct ml_job *j, struct ml_errbuf *eb) {
   return c->repo->ops->job_add(c, j, eb);
 }

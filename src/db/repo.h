@@ -241,6 +241,15 @@ ml_err ml_repo_variant_list(struct ml_conn *c, int64_t media_id, struct ml_arena
                             struct ml_variant **items, size_t *n, struct ml_errbuf *eb);
 ml_err ml_repo_variant_delete_below(struct ml_conn *c, int64_t media_id, int64_t below, int64_t *n,
                                     struct ml_errbuf *eb);
+/* Calls cb for every variant row in (media_id, version, name) order, like
+ * media_each: v is valid only during the call, cb must not use c, non-zero
+ * stops the walk. (fsck) */
+ml_err ml_repo_variant_each(struct ml_conn *c, struct ml_arena *a,
+                            int (*cb)(void *ctx, const struct ml_variant *v), void *ctx,
+                            struct ml_errbuf *eb);
+/* Deletes one variant row; ML_ERR_NOT_FOUND when absent. (fsck --repair) */
+ml_err ml_repo_variant_delete(struct ml_conn *c, int64_t media_id, int64_t version,
+                              const char *name, struct ml_errbuf *eb);
 /* Does any media row (any state) or variant use this storage key? (fsck,
  * and the outbox: a key in use is never removed) */
 ml_err ml_repo_key_in_use(struct ml_conn *c, const char *key, int *in_use, struct ml_errbuf *eb);

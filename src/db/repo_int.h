@@ -68,6 +68,11 @@ struct ml_repo_ops {
                          struct ml_variant **items, size_t *n, struct ml_errbuf *eb);
   ml_err (*variant_delete_below)(struct ml_conn *c, int64_t media_id, int64_t below, int64_t *n,
                                  struct ml_errbuf *eb);
+  ml_err (*variant_each)(struct ml_conn *c, struct ml_arena *a,
+                         int (*cb)(void *ctx, const struct ml_variant *v), void *ctx,
+                         struct ml_errbuf *eb);
+  ml_err (*variant_delete)(struct ml_conn *c, int64_t media_id, int64_t version, const char *name,
+                           struct ml_errbuf *eb);
 
   ml_err (*job_add)(struct ml_conn *c, struct ml_job *j, struct ml_errbuf *eb);
   ml_err (*job_get)(struct ml_conn *c, int64_t id, struct ml_arena *a, struct ml_job *out,

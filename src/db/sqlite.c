@@ -56,6 +56,8 @@ enum stmt_id {
   ST_MEDIA_VERSION,
   ST_VARIANT_LIST,
   ST_VARIANT_DELETE_BELOW,
+  ST_VARIANT_EACH,
+  ST_VARIANT_DELETE,
   ST_JOB_ADD,
   ST_JOB_GET,
   ST_JOB_DELETE,
@@ -158,6 +160,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_VARIANT_LIST] = "SELECT " VARIANT_COLS " FROM variants WHERE media_id = ?1 "
                         "ORDER BY version, name",
     [ST_VARIANT_DELETE_BELOW] = "DELETE FROM variants WHERE media_id = ?1 AND version < ?2",
+    [ST_VARIANT_EACH] = "SELECT " VARIANT_COLS " FROM variants ORDER BY media_id, version, name",
+    [ST_VARIANT_DELETE] = "DELETE FROM variants WHERE media_id = ?1 AND version = ?2 AND "
+                          "name = ?3",
     [ST_JOB_ADD] = "INSERT INTO outbox (kind, key, media_id, attempts, next_at, lease_until, "
                    "last_error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_JOB_GET] = "SELECT " JOB_COLS " FROM outbox WHERE id = ?1",
@@ -1258,6 +1263,61 @@ out:
   return rc;
 }
 
+/* Rows point into SQLite's buffers (read_variant without an arena), as
+ * media_each does. */
+static ml_err sq_variant_each(struct ml_conn *conn, struct ml_arena *a,
+                              int (*cb)(void *ctx, const struct ml_variant *v), void *ctx,
+                              struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  struct ml_variant v;
+  ml_err rc;
+  int src;
+  (void)a;
+
+  rc = stmt_get(c, ST_VARIANT_EACH, &st, eb);
+  if(rc)
+    goto out;
+  while((src = sqlite3_step(st)) == SQLITE_ROW) {
+    read_variant(st, NULL, &v); /* cannot fail without an arena */
+    if(cb(ctx, &v))
+      goto out;
+  }
+  if(src != SQLITE_DONE)
+    rc = sq_error(c, src, "walk variants", eb);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
+static ml_err sq_variant_delete(struct ml_conn *conn, int64_t media_id, int64_t version,
+                                const char *name, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  rc = stmt_get(c, ST_VARIANT_DELETE, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, media_id);
+  if(!src)
+    src = sqlite3_bind_int64(st, 2, version);
+  if(!src)
+    src = bind_str(st, 3, name);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    rc = write_error(c, src, "delete variant", eb);
+  else if(sqlite3_changes(c->db) == 0)
+    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "no variant %s of media %" PRId64, name, media_id);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Outbox */
 
@@ -1961,6 +2021,8 @@ const struct ml_repo_ops ml_repo_sqlite_ops = {
     .variant_put = sq_variant_put,
     .variant_list = sq_variant_list,
     .variant_delete_below = sq_variant_delete_below,
+    .variant_each = sq_variant_each,
+    .variant_delete = sq_variant_delete,
     .job_add = sq_job_add,
     .job_get = sq_job_get,
     .job_delete = sq_job_delete,

@@ -1,12 +1,14 @@
 /* fsck.c - orphan and missing-blob detection, race-free against live traffic. */
 #include "jobs/fsck.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/timeutil.h"
+#include "image/transform.h"
 
 struct walk {
   struct ml_store *store;
@@ -105,6 +107,74 @@ static int check_row(void *ctx, const struct ml_media *m) {
   return 0;
 }
 
+/* A variant whose blob is gone: its row is dropped on repair (the variant is
+ * rendered again on its next request). Collected first: the walk's
+ * connection cannot write while it walks. */
+struct gone_variant {
+  int64_t media_id, version;
+  char name[ML_TRANSFORM_CANONICAL_MAX];
+  char key[256];
+};
+
+struct vrows {
+  struct ml_store *store;
+  const struct ml_fsck_opts *o;
+  struct ml_fsck_report *rep;
+  struct gone_variant *gone;
+  size_t n, cap;
+  ml_err rc;
+};
+
+static int check_variant(void *ctx, const struct ml_variant *v) {
+  struct vrows *r = ctx;
+  struct ml_blob b;
+  struct ml_errbuf beb = {{0}};
+  ml_err rc = ml_store_get(r->store, v->storage_key, &b, &beb);
+  r->rep->rows++;
+  if(rc == ML_OK) {
+    if(b.fd >= 0)
+      close(b.fd);
+    return 0;
+  }
+  if(rc != ML_ERR_NOT_FOUND) {
+    r->rc = rc; /* the store failed: no verdict is possible */
+    return 1;
+  }
+  if(r->n == r->cap) {
+    size_t ncap = r->cap ? r->cap * 2 : 16;
+    struct gone_variant *g = ml_realloc(r->gone, ncap * sizeof(*g));
+    if(!g) {
+      r->rc = ML_ERR_NOMEM;
+      return 1;
+    }
+    r->gone = g;
+    r->cap = ncap;
+  }
+  r->gone[r->n].media_id = v->media_id;
+  r->gone[r->n].version = v->version;
+  snprintf(r->gone[r->n].name, sizeof(r->gone[r->n].name), "%s", v->name);
+  snprintf(r->gone[r->n].key, sizeof(r->gone[r->n].key), "%s", v->storage_key);
+  r->n++;
+  return 0;
+}
+
+static ml_err drop_gone_variants(struct ml_conn *c, struct vrows *r, struct ml_errbuf *eb) {
+  for(size_t i = 0; i < r->n; i++) {
+    const struct gone_variant *g = &r->gone[i];
+    int repaired = 0;
+    if(r->o->repair) {
+      ml_err rc = ml_repo_variant_delete(c, g->media_id, g->version, g->name, eb);
+      if(rc && rc != ML_ERR_NOT_FOUND)
+        return rc;
+      repaired = 1;
+      r->rep->repaired++;
+    }
+    if(r->o->problem)
+      r->o->problem(r->o->ctx, "missing", g->key, g->media_id, repaired);
+  }
+  return ML_OK;
+}
+
 static ml_err mark_missing(struct ml_conn *c, struct rows *r, struct ml_errbuf *eb) {
   for(size_t i = 0; i < r->n; i++) {
     struct ml_arena *a = ml_arena_create(0);
@@ -138,9 +208,11 @@ ml_err ml_fsck_run(struct ml_repo *repo, struct ml_store *store, const struct ml
   struct ml_arena *a = ml_arena_create(0);
   struct walk w;
   struct rows r;
+  struct vrows v;
   ml_err rc;
   memset(rep, 0, sizeof(*rep));
   memset(&r, 0, sizeof(r));
+  memset(&v, 0, sizeof(v));
   if(!a)
     return ML_ERR_NOMEM;
   rc = ml_repo_acquire(repo, &c, eb);
@@ -163,10 +235,23 @@ ml_err ml_fsck_run(struct ml_repo *repo, struct ml_store *store, const struct ml
   rep->missing = (int64_t)r.n;
   if(o->repair)
     rc = mark_missing(c, &r, eb);
+  if(!rc) {
+    v.store = store;
+    v.o = o;
+    v.rep = rep;
+    rc = ml_repo_variant_each(c, a, check_variant, &v, eb);
+    if(!rc)
+      rc = v.rc;
+    if(!rc) {
+      rep->missing += (int64_t)v.n;
+      rc = drop_gone_variants(c, &v, eb);
+    }
+  }
   if(o->progress)
     o->progress(o->ctx, rep->blobs, rep->rows);
 out:
   ml_free(r.missing_ids);
+  ml_free(v.gone);
   ml_repo_release(&c);
   ml_arena_destroy(&a);
   return rc;

@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { assertError, assertRedirect, blobsOf, client, dataFiles, eventually } from './lib/api.mjs';
-import { assertClean } from './lib/faults.mjs';
+import { assertClean, fsck } from './lib/faults.mjs';
 import { makePdf } from './lib/files.mjs';
-import { request } from './lib/http.mjs';
+import { request, sleep } from './lib/http.mjs';
 import { BIN, startServer, useServer } from './lib/server.mjs';
 
 const KEY = 'e2e-url-signing-key-0123456789';
@@ -266,6 +266,24 @@ test('variants are removed with their version: after replace and delete no varia
   assert.deepEqual(await blobsOf(S.srv.dataDir, m.id), [], 'no blob of the media remains');
   assertError(await get(m2.variants.thumbnail), 404, 'not_found');
   assertClean(S.srv.dataDir, 'after the delete');
+});
+
+test('fsck: a variant whose blob is gone is reported missing; --repair drops its row and the next request renders it again', T, async () => {
+  const c = client(S.srv);
+  const m = await c.create(makeImage('png', 300, 300), { filename: 'gone.png' });
+  assert.equal((await get(m.variants.small)).status, 200);
+  assertClean(S.srv.dataDir, 'before');
+  const file = (await blobsOf(S.srv.dataDir, m.id)).find((b) => b.includes('/f_png-w_480'));
+  assert.ok(file, `the small variant is stored: ${await blobsOf(S.srv.dataDir, m.id)}`);
+  fs.unlinkSync(path.join(S.srv.dataDir, 'blobs', file));
+  const rep = fsck(S.srv.dataDir);
+  assert.equal(rep.missing, 1, JSON.stringify(rep));
+  assert.equal(fsck(S.srv.dataDir, { repair: true }).repaired, 1);
+  assertClean(S.srv.dataDir, 'after the repair');
+  await sleep(1100); // the delivery cache's time to live
+  const again = await get(m.variants.small);
+  assert.equal(again.status, 200, again.text.slice(0, 200));
+  assert.ok((await blobsOf(S.srv.dataDir, m.id)).includes(file), 'rendered and stored again');
 });
 
 test('single flight: 20 concurrent requests for a new variant render it once, all get the same bytes', T, async () => {

@@ -1088,6 +1088,14 @@ static struct ml_variant sample_variant(int64_t media_id, int64_t version, const
   return v;
 }
 
+/* variant_each's callback: counts rows, checks the order. */
+static int count_variants(void *ctx, const struct ml_variant *v) {
+  int *n = ctx;
+  assert_true(v->name[0] && v->storage_key[0] && v->mime_type[0]);
+  (*n)++;
+  return 0;
+}
+
 static void test_variants(void **state) {
   struct fixture *fx = *state;
   struct ml_repo *r = open_new(fx, 1);
@@ -1098,7 +1106,7 @@ static void test_variants(void **state) {
   struct ml_variant v1, v2, v3, got, *items = NULL;
   size_t n = 99;
   int64_t deleted = -1;
-  int in_use = -1;
+  int in_use = -1, n_walked = 0;
 
   assert_non_null(a);
   assert_int_equal(ml_repo_acquire(r, &c, &eb), ML_OK);
@@ -1190,6 +1198,15 @@ static void test_variants(void **state) {
   assert_int_equal(ml_repo_variant_list(c, m.id, a, &items, &n, &eb), ML_OK);
   assert_int_equal(n, 41);
   assert_int_equal(items[40].version, 3);
+
+  /* each walks every row in order; delete drops one. */
+  assert_int_equal(ml_repo_variant_each(c, a, count_variants, &n_walked, &eb), ML_OK);
+  assert_int_equal(n_walked, 41);
+  assert_int_equal(ml_repo_variant_delete(c, m.id, 3, "f_png,w_1", &eb), ML_OK);
+  assert_int_equal(ml_repo_variant_delete(c, m.id, 3, "f_png,w_1", &eb), ML_ERR_NOT_FOUND);
+  n_walked = 0;
+  assert_int_equal(ml_repo_variant_each(c, a, count_variants, &n_walked, &eb), ML_OK);
+  assert_int_equal(n_walked, 40);
 
   /* The rows go with the media; a variant of a missing media is refused. */
   assert_int_equal(ml_repo_media_delete(c, m.id, &eb), ML_OK);
