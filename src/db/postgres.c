@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/timeutil.h"
 #include "db/repo_int.h"
 
 /* The advisory lock that serializes migrations: "medialib" in ASCII. */
@@ -40,6 +41,11 @@
 /* Row locks wait this long (then "database is locked"), as SQLite's busy timeout. */
 #define PG_LOCK_TIMEOUT "5s"
 #define PG_MAX_PARAMS 20
+#define ML_STR_(x) #x
+#define ML_STR(x) ML_STR_(x)
+/* How long a connection may take to come up (libpq's connect_timeout for
+ * the first one, our own wait for the others). */
+#define PG_CONNECT_TIMEOUT_S 10
 
 enum stmt_id {
   ST_BEGIN,
@@ -193,7 +199,8 @@ enum { LF_FOLDER = 1, LF_MIME = 2, LF_PREFIX = 4, LF_TAG = 8, LF_Q = 16, LF__ALL
 
 struct pg_backend_repo {
   struct ml_repo base;
-  char *url; /* "postgresql://..." as libpq takes it */
+  char *url;  /* "postgresql://..." as libpq takes it */
+  int opened; /* connections opened so far (see pg_conn_open) */
 };
 
 struct pg_backend_conn {
@@ -201,6 +208,7 @@ struct pg_backend_conn {
   PGconn *db;
   unsigned char prepared[ST__COUNT];
   uint32_t list_prepared[ML_ORDER__COUNT]; /* bit mask of LF_* combinations */
+  int connecting;                          /* started, finished on first acquire */
 };
 
 /* Text parameters for one statement; integers are formatted into buf. */
@@ -571,35 +579,76 @@ static ml_err session_setup(struct pg_backend_conn *c, struct ml_errbuf *eb) {
   return rc;
 }
 
+/* The message of a connection that did not come up. */
+static ml_err connect_error(struct pg_backend_conn *c, struct ml_errbuf *eb) {
+  char line[400];
+  /* libpq's message names host, port and user, never the password. */
+  one_line(PQerrorMessage(c->db), line, sizeof(line));
+  if(!*line)
+    snprintf(line, sizeof(line), "no answer within %d s", PG_CONNECT_TIMEOUT_S);
+  return ml_fail(eb, strstr(line, "invalid") || strstr(line, "missing") ? ML_ERR_CONFIG : ML_ERR_DB,
+                 "cannot connect to PostgreSQL: %s", line);
+}
+
+/* Drives a connection begun with PQconnectStartParams to its end. */
+static ml_err finish_connect(struct pg_backend_conn *c, struct ml_errbuf *eb) {
+  PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+  uint64_t deadline = ml_mono_ns() + (uint64_t)PG_CONNECT_TIMEOUT_S * 1000000000u;
+  c->connecting = 0;
+  while(ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED) {
+    struct pollfd pfd;
+    uint64_t now = ml_mono_ns();
+    pfd.fd = PQsocket(c->db);
+    pfd.events = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    pfd.revents = 0;
+    if(pfd.fd < 0 || now >= deadline)
+      break;
+    if(poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1) == 0)
+      continue; /* the deadline check ends it */
+    ps = PQconnectPoll(c->db);
+  }
+  if(PQstatus(c->db) != CONNECTION_OK)
+    return connect_error(c, eb);
+  return session_setup(c, eb);
+}
+
+/*
+ * The first connection of the pool is made now, so a wrong URL or an
+ * unreachable server fails the open. The others are only started: the
+ * server sets them up in parallel (a backend process each) while this
+ * returns, and each is finished when it is first acquired. A pool of a
+ * dozen then starts in the time of one connection instead of twelve.
+ */
 static ml_err pg_conn_open(struct ml_repo *repo, struct ml_conn **out, struct ml_errbuf *eb) {
   struct pg_backend_repo *r = (struct pg_backend_repo *)repo;
   /* Keywords before dbname are defaults the URL may override; dbname is
    * the URL itself (expand_dbname). */
   const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-  const char *const vals[] = {"10", "medialib", r->url, NULL};
+  const char *const vals[] = {ML_STR(PG_CONNECT_TIMEOUT_S), "medialib", r->url, NULL};
   struct pg_backend_conn *c;
   ml_err rc = ML_OK;
-  char line[400];
+  int first = r->opened == 0;
 
   *out = NULL;
   c = ml_calloc(1, sizeof(*c));
   if(!c)
     return ml_fail(eb, ML_ERR_NOMEM, "out of memory");
-  c->db = PQconnectdbParams(keys, vals, 1);
+  c->db = first ? PQconnectdbParams(keys, vals, 1) : PQconnectStartParams(keys, vals, 1);
   if(!c->db) {
     rc = ml_fail(eb, ML_ERR_NOMEM, "out of memory connecting to PostgreSQL");
     goto out;
   }
-  if(PQstatus(c->db) != CONNECTION_OK) {
-    /* libpq's message names host, port and user, never the password. */
-    one_line(PQerrorMessage(c->db), line, sizeof(line));
-    rc = ml_fail(eb, strstr(line, "invalid") || strstr(line, "missing") ? ML_ERR_CONFIG : ML_ERR_DB,
-                 "cannot connect to PostgreSQL: %s", line);
+  if(PQstatus(c->db) == CONNECTION_BAD || (first && PQstatus(c->db) != CONNECTION_OK)) {
+    rc = connect_error(c, eb);
     goto out;
   }
-  rc = session_setup(c, eb);
+  if(first)
+    rc = session_setup(c, eb);
+  else
+    c->connecting = 1;
   if(rc)
     goto out;
+  r->opened++;
   *out = &c->base;
   c = NULL;
 
@@ -609,27 +658,24 @@ out:
 }
 
 /* Is the connection still there? An idle connection has nothing to read:
- * when its socket is readable, the server said something (a termination
- * notice) or hung up, and reading tells which. */
+ * the server sends nothing unasked (no LISTEN here) but a termination
+ * notice before it hangs up (a restart, pg_terminate_backend). So a
+ * readable socket, or a connection libpq already knows is broken, is
+ * reconnected before use. */
 static ml_err pg_conn_check(struct ml_conn *conn, struct ml_errbuf *eb) {
   struct pg_backend_conn *c = pgc(conn);
   char line[400];
-  int i;
 
-  for(i = 0; i < 4 && PQstatus(c->db) == CONNECTION_OK; i++) {
+  if(c->connecting)
+    return finish_connect(c, eb);
+  if(PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) == PQTRANS_IDLE) {
     struct pollfd pfd;
     pfd.fd = PQsocket(c->db);
     pfd.events = POLLIN;
     pfd.revents = 0;
-    if(pfd.fd < 0)
-      break;
-    if(poll(&pfd, 1, 0) == 0)
+    if(pfd.fd >= 0 && poll(&pfd, 1, 0) == 0)
       return ML_OK;
-    if(!PQconsumeInput(c->db))
-      break;
   }
-  if(PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) == PQTRANS_IDLE)
-    return ML_OK;
   PQreset(c->db);
   if(PQstatus(c->db) != CONNECTION_OK) {
     one_line(PQerrorMessage(c->db), line, sizeof(line));
