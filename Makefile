@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-valgrind test-e2e test-client check-source bench fuzz clean format
+.PHONY: all deps build run test test-unit test-valgrind test-e2e test-e2e-pg test-client check-source bench fuzz clean format
 
 all: build
 
@@ -42,11 +42,20 @@ test-valgrind: build
 test-e2e: asan
 	MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib node --test --test-concurrency=1 tests/e2e/
 
+# The same end-to-end tests on PostgreSQL: a throwaway cluster (stopped even
+# when a test fails), a fresh database per server started.
+PG_E2E_DIR ?= $(CURDIR)/$(ASAN_BUILD)/pge2e
+test-e2e-pg: asan
+	@url=$$(bash scripts/pg-cluster.sh start $(PG_E2E_DIR)) || exit 1; \
+	MEDIALIB_E2E_PG_URL=$$url MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib \
+	  node --test --test-concurrency=1 tests/e2e/; rc=$$?; \
+	bash scripts/pg-cluster.sh stop $(PG_E2E_DIR); exit $$rc
+
 # The TypeScript client (clients/js) against the real binary.
 test-client: build
 	cd clients/js && npm run build --silent && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test test/*.test.mjs
 
-test: check-source test-unit test-valgrind test-e2e test-client
+test: check-source test-unit test-valgrind test-e2e test-e2e-pg test-client
 
 bench: build
 	bash bench/run.sh $(BUILD)/medialib

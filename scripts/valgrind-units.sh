@@ -7,6 +7,12 @@ build=${1:-build}
 # see: it runs stale translations (wrong pixels, and false "invalid read"
 # reports inside orcexec.*). Valgrind runs use libvips's plain C paths.
 export VIPS_NOVECTOR=1
+# test_repo_pg needs a server: a throwaway cluster for the run, as ctest's
+# fixture does (scripts/pg-cluster.sh), stopped whatever happens.
+pgdir="$build/pgvalgrind"
+MEDIALIB_TEST_PG_URL=$(bash "$(dirname "$0")/pg-cluster.sh" start "$pgdir")
+export MEDIALIB_TEST_PG_URL
+trap 'bash "$(dirname "$0")/pg-cluster.sh" stop "$pgdir"' EXIT
 pass=0; fail=0
 for t in "$build"/test_*; do
   [ -x "$t" ] || continue

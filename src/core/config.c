@@ -13,6 +13,7 @@
 enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_DURATION };
 #define CFG_SECRET 1u
 #define CFG_TESTONLY 2u
+#define CFG_URL 4u /* may carry a password: logged with it masked */
 
 struct cfg_entry {
   const char *name;
@@ -33,8 +34,9 @@ static const struct cfg_entry table[] = {
      "base of the URLs in API answers (default: from the request)"},
     {"data_dir", "MEDIALIB_DATA_DIR", CFG_STR, "./data", 0, 0, 0, S(data_dir),
      "where the embedded defaults live"},
-    {"database_url", "MEDIALIB_DATABASE_URL", CFG_STR, "", 0, 0, 0, S(database_url),
-     "sqlite://PATH (default: sqlite://$DATA_DIR/medialib.db)"},
+    {"database_url", "MEDIALIB_DATABASE_URL", CFG_STR, "", 0, 0, CFG_URL, S(database_url),
+     "sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB (default: "
+     "sqlite://$DATA_DIR/medialib.db)"},
     {"storage_url", "MEDIALIB_STORAGE_URL", CFG_STR, "", 0, 0, 0, S(storage_url),
      "file://PATH (default: file://$DATA_DIR/blobs)"},
     {"jwt_secret", "MEDIALIB_JWT_SECRET", CFG_STR, "", 0, 0, CFG_SECRET, S(jwt_secret),
@@ -378,6 +380,36 @@ void ml_config_free(struct ml_config *cfg) {
   }
 }
 
+void ml_config_redact_url(const char *url, char *out, size_t size) {
+  const char *auth = strstr(url, "://"), *end, *at = NULL, *colon = NULL, *p;
+  size_t o = 0;
+  if(!size)
+    return;
+  auth = auth ? auth + 3 : url;
+  end = auth + strcspn(auth, "/?#");
+  for(p = auth; p < end; p++)
+    if(*p == '@')
+      at = p; /* the last one: a password may contain '@' */
+  if(at)
+    colon = memchr(auth, ':', (size_t)(at - auth));
+  for(p = url; *p && o + 1 < size;) {
+    if(colon && p == colon + 1) {
+      o += (size_t)snprintf(out + o, size - o, "***");
+      p = at;
+      continue;
+    }
+    if((p == url || p[-1] == '?' || p[-1] == '&') && p > end && !strncmp(p, "password=", 9)) {
+      o += (size_t)snprintf(out + o, size - o, "password=***");
+      p += strcspn(p, "&#");
+      continue;
+    }
+    out[o++] = *p++;
+  }
+  if(o >= size)
+    o = size - 1;
+  out[o] = '\0';
+}
+
 void ml_config_log(const struct ml_config *cfg, const struct ml_log *lg) {
   for(size_t i = 0; i < NENTRIES; i++) {
     const struct cfg_entry *e = &table[i];
@@ -386,8 +418,13 @@ void ml_config_log(const struct ml_config *cfg, const struct ml_log *lg) {
       continue;
     if(e->type == CFG_STR) {
       const char *v = *(char *const *)(base + e->offset);
+      char redacted[1024];
       if(e->flags & CFG_SECRET)
         v = (v && *v) ? "(set)" : "(unset)";
+      else if((e->flags & CFG_URL) && v) {
+        ml_config_redact_url(v, redacted, sizeof(redacted));
+        v = redacted;
+      }
       ml_log(lg, ML_LOG_INFO, NULL, "config", ML_LS("key", e->name), ML_LS("value", v));
     } else {
       ml_log(lg, ML_LOG_INFO, NULL, "config", ML_LS("key", e->name),

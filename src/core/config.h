@@ -65,6 +65,11 @@ void ml_config_free(struct ml_config *cfg);
 /* Logs every setting (secrets masked) at info level. */
 void ml_config_log(const struct ml_config *cfg, const struct ml_log *lg);
 
+/* Copies url into out (size bytes, always terminated) with its password
+ * masked: "postgres://user:***@host/db", and "***" for the value of a
+ * password= query parameter. For logging URLs that may carry credentials. */
+void ml_config_redact_url(const char *url, char *out, size_t size);
+
 /* Parses "512MiB", "10MB", "1024", "1G" into bytes; -1 when malformed. */
 int ml_config_parse_size(const char *s, int64_t *out);
 

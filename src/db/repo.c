@@ -14,7 +14,21 @@
 
 static const struct ml_repo_ops *const backends[] = {
     &ml_repo_sqlite_ops,
+    &ml_repo_pg_ops,
 };
+
+/* The length of the URL prefix of ops that url starts with, or 0. */
+static size_t scheme_match(const struct ml_repo_ops *ops, const char *url) {
+  size_t n = strlen(ops->scheme);
+  if(!strncmp(url, ops->scheme, n))
+    return n;
+  if(ops->alias) {
+    n = strlen(ops->alias);
+    if(!strncmp(url, ops->alias, n))
+      return n;
+  }
+  return 0;
+}
 
 /* Tears down whatever open got to: idle connections, pool, backend. */
 static void repo_free(struct ml_repo *r) {
@@ -63,7 +77,7 @@ ml_err ml_repo_open(const char *url, int pool_size, int migrate, struct ml_repo 
   const struct ml_repo_ops *ops = NULL;
   struct ml_repo *r = NULL;
   ml_err rc = ML_OK;
-  size_t i;
+  size_t i, prefix = 0;
 
   *out = NULL;
   if(!url || !*url) {
@@ -74,22 +88,18 @@ ml_err ml_repo_open(const char *url, int pool_size, int migrate, struct ml_repo 
     rc = ml_fail(eb, ML_ERR_CONFIG, "database pool size %d is outside 1..1024", pool_size);
     goto out;
   }
-  for(i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-    size_t n = strlen(backends[i]->scheme);
-    if(!strncmp(url, backends[i]->scheme, n)) {
+  for(i = 0; i < sizeof(backends) / sizeof(backends[0]) && !ops; i++) {
+    prefix = scheme_match(backends[i], url);
+    if(prefix)
       ops = backends[i];
-      break;
-    }
   }
   if(!ops) {
-    if(!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
-      rc = ml_fail(eb, ML_ERR_CONFIG, "postgres support is not built yet");
-    else
-      rc = ml_fail(eb, ML_ERR_CONFIG, "unsupported database URL (want sqlite://PATH)");
+    rc = ml_fail(eb, ML_ERR_CONFIG,
+                 "unsupported database URL (want sqlite://PATH or postgres://...)");
     goto out;
   }
 
-  rc = ops->open(url + strlen(ops->scheme), &r, eb);
+  rc = ops->open(url + prefix, &r, eb);
   if(rc)
     goto out;
   rc = pool_init(r, pool_size, eb);
@@ -151,6 +161,17 @@ ml_err ml_repo_acquire(struct ml_repo *r, struct ml_conn **c, struct ml_errbuf *
 
 out:
   pthread_mutex_unlock(&r->lock);
+  if(!rc && r->ops->conn_check) {
+    rc = r->ops->conn_check(*c, eb);
+    if(rc) {
+      struct ml_conn *back = *c;
+      *c = NULL;
+      pthread_mutex_lock(&r->lock);
+      r->idle[r->nidle++] = back;
+      pthread_cond_signal(&r->freed);
+      pthread_mutex_unlock(&r->lock);
+    }
+  }
   return rc;
 }
 
@@ -191,6 +212,23 @@ ml_err ml_repo_schema_version(struct ml_repo *r, int *version, struct ml_errbuf 
   rc = r->ops->schema_version(c, version, eb);
   ml_repo_release(&c);
   return rc;
+}
+
+/* Shared by the backends: see repo_int.h. */
+char *ml_repo_like_pattern(struct ml_arena *a, const char *q) {
+  size_t len = strlen(q), i, o = 0;
+  char *p = ml_arena_alloc(a, 2 * len + 3);
+  if(!p)
+    return NULL;
+  p[o++] = '%';
+  for(i = 0; i < len; i++) {
+    if(q[i] == '%' || q[i] == '_' || q[i] == '\\')
+      p[o++] = '\\';
+    p[o++] = q[i];
+  }
+  p[o++] = '%';
+  p[o] = '\0';
+  return p;
 }
 
 /* The rest only forwards to the connection's backend. */

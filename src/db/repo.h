@@ -2,8 +2,8 @@
  * repo.h - the repository: media rows, tags, the outbox, users and refresh
  * tokens, migrations.
  *
- * One interface, several backends (SQLite now, PostgreSQL later), chosen by
- * URL at start. The repository hands out connections from a pool; a
+ * One interface, several backends (SQLite, PostgreSQL), chosen by URL at
+ * start. The repository hands out connections from a pool; a
  * connection runs one transaction at a time. Handlers never see SQL: the
  * domain (src/media) calls these functions.
  *
@@ -131,13 +131,15 @@ struct ml_refresh {
 };
 
 /* Opens the backend named by url ("sqlite:///abs/path.db", "sqlite://rel/path.db",
- * "sqlite://./rel/path.db"; the file's directory is created if missing), with
- * a pool of pool_size (1..1024) connections, all opened now, and applies
- * pending migrations when migrate is non-zero. ML_ERR_CONFIG for an
- * unsupported or malformed URL (postgres:// is not built yet), a bad pool
- * size, or a schema newer than this build; ML_ERR_IO when the directory
- * cannot be created; ML_ERR_DB when the file cannot be opened as a database
- * in WAL mode. */
+ * "sqlite://./rel/path.db"; the file's directory is created if missing; or
+ * "postgres://user:password@host:port/dbname?sslmode=..." or the same with
+ * "postgresql://", handed to libpq as it is), with a pool of pool_size
+ * (1..1024) connections, all opened now, and applies pending migrations when
+ * migrate is non-zero. ML_ERR_CONFIG for an unsupported or malformed URL, a
+ * bad pool size, or a schema newer than this build; ML_ERR_IO when the
+ * directory cannot be created; ML_ERR_DB when the file cannot be opened as a
+ * database in WAL mode, or the server cannot be reached (eb has libpq's
+ * reason on one line, never the password). */
 ml_err ml_repo_open(const char *url, int pool_size, int migrate, struct ml_repo **out,
                     struct ml_errbuf *eb);
 /* Every connection must have been released. Sets *r NULL; NULL is a no-op. */
@@ -148,13 +150,16 @@ ml_err ml_repo_migrate(struct ml_repo *r, int *applied, struct ml_errbuf *eb);
 ml_err ml_repo_schema_version(struct ml_repo *r, int *version, struct ml_errbuf *eb);
 
 /* Takes a connection from the pool, waiting up to 5 seconds (ML_ERR_BUSY
- * after that). A connection is used by one thread at a time. release rolls
- * back an unfinished transaction and sets *c NULL (NULL is a no-op). */
+ * after that). A connection is used by one thread at a time. A PostgreSQL
+ * connection the server closed (a restart) is reconnected here; ML_ERR_DB
+ * when that fails. release rolls back an unfinished transaction and sets *c
+ * NULL (NULL is a no-op). */
 ml_err ml_repo_acquire(struct ml_repo *r, struct ml_conn **c, struct ml_errbuf *eb);
 void ml_repo_release(struct ml_conn **c);
 
 /* Write transactions (SQLite: BEGIN IMMEDIATE, waiting up to 5 s for another
- * writer, then ML_ERR_DB "database is locked"); no nesting. Reads need no
+ * writer, then ML_ERR_DB "database is locked"; PostgreSQL: READ COMMITTED,
+ * a row lock waited on for up to 5 s, then the same); no nesting. Reads need no
  * transaction; rollback without one is a no-op. */
 ml_err ml_repo_begin(struct ml_conn *c, struct ml_errbuf *eb);
 ml_err ml_repo_commit(struct ml_conn *c, struct ml_errbuf *eb);

@@ -4,7 +4,7 @@
  * repo.c owns what every backend shares: choosing the backend by URL scheme,
  * the connection pool (a mutex, a condition variable and a stack of idle
  * connections) and the dispatch of every public function through an ops
- * table. A backend (sqlite.c now, a PostgreSQL one later) is one file that
+ * table. A backend (sqlite.c, postgres.c) is one file that
  * fills one struct ml_repo_ops and embeds struct ml_repo and struct ml_conn
  * as the first member of its own structs, so repo.c can hand them around
  * without knowing their size.
@@ -24,6 +24,7 @@
 struct ml_repo_ops {
   const char *name;   /* "sqlite" */
   const char *scheme; /* URL prefix it serves, "sqlite://" */
+  const char *alias;  /* another prefix it serves ("postgresql://"), or NULL */
 
   /* Parses target (the URL after the scheme), allocates the backend's
    * struct with struct ml_repo first, sets ops and returns it. repo.c then
@@ -39,6 +40,11 @@ struct ml_repo_ops {
   /* Called on release, before the connection goes back to the pool: rolls
    * back a transaction left open. */
   void (*conn_reset)(struct ml_conn *c);
+  /* Optional (NULL: nothing to check). Called by acquire, outside the pool
+   * lock, before the connection is handed out: a client-server backend
+   * notices a connection the server closed (a restart) and reconnects. On
+   * error the connection goes back to the pool and acquire fails with it. */
+  ml_err (*conn_check)(struct ml_conn *c, struct ml_errbuf *eb);
 
   ml_err (*migrate)(struct ml_conn *c, int *applied, struct ml_errbuf *eb);
   ml_err (*schema_version)(struct ml_conn *c, int *version, struct ml_errbuf *eb);
@@ -131,8 +137,26 @@ struct ml_conn {
   struct ml_repo *repo;
 };
 
+/* The columns of each table in the order the backends read them (their
+ * read_* functions index the result by position). */
+#define ML_REPO_MEDIA_COLS                                                                \
+  "id, state, title, alt_text, caption, folder, tags, filename, mime_type, size, width, " \
+  "height, sha256, version, storage_key, created_at, updated_at"
+#define ML_REPO_JOB_COLS \
+  "id, kind, key, media_id, attempts, next_at, lease_until, last_error, created_at"
+#define ML_REPO_USER_COLS \
+  "id, username, password_hash, role, disabled, token_version, created_at, last_login_at"
+#define ML_REPO_REFRESH_COLS "jti, user_id, expires_at, revoked, created_at"
+#define ML_REPO_VARIANT_COLS \
+  "media_id, version, name, storage_key, mime_type, size, width, height, sha256, created_at"
+
+/* "%" q "%" with LIKE's wildcards and escape character in q escaped by
+ * '\\', so q matches literally (ESCAPE '\\'); NULL when a is exhausted. */
+char *ml_repo_like_pattern(struct ml_arena *a, const char *q);
+
 /* The backends compiled in. */
 extern const struct ml_repo_ops ml_repo_sqlite_ops;
+extern const struct ml_repo_ops ml_repo_pg_ops;
 
 /* SQLite schema migrations (migrations_sqlite.c). Step i takes the schema
  * from user_version i to i + 1; steps are append-only: a released step is
@@ -144,7 +168,20 @@ struct ml_repo_sqlite_migration {
 extern const struct ml_repo_sqlite_migration ml_repo_sqlite_migrations[];
 extern const int ml_repo_sqlite_migrations_count;
 
+/* PostgreSQL schema migrations (migrations_pg.c): step i takes the schema
+ * from version i to i + 1, the same steps as SQLite's; append-only too. */
+struct ml_repo_pg_migration {
+  const char *what; /* one line, for error messages */
+  const char *sql;  /* one or more statements, run in one transaction */
+};
+extern const struct ml_repo_pg_migration ml_repo_pg_migrations[];
+extern const int ml_repo_pg_migrations_count;
+
 #ifdef ML_TEST_HOOKS
+struct pg_conn;
+/* Test builds only: the libpq handle (PGconn *) of a connection of the
+ * PostgreSQL backend (for EXPLAIN of its prepared statements). */
+struct pg_conn *ml_repo_pg_handle(struct ml_conn *c);
 struct sqlite3;
 /* Test builds only: the sqlite3 handle of a connection of the SQLite backend
  * (for query plans and fault pragmas such as max_page_count). */

@@ -85,16 +85,6 @@ enum stmt_id {
   ST__COUNT
 };
 
-#define MEDIA_COLS                                                                        \
-  "id, state, title, alt_text, caption, folder, tags, filename, mime_type, size, width, " \
-  "height, sha256, version, storage_key, created_at, updated_at"
-#define JOB_COLS "id, kind, key, media_id, attempts, next_at, lease_until, last_error, created_at"
-#define USER_COLS \
-  "id, username, password_hash, role, disabled, token_version, created_at, last_login_at"
-#define REFRESH_COLS "jti, user_id, expires_at, revoked, created_at"
-#define VARIANT_COLS \
-  "media_id, version, name, storage_key, mime_type, size, width, height, sha256, created_at"
-
 /* The list filters, shared by the eight orderings and the count. A NULL
  * parameter switches its test off, so one statement serves every mix of
  * filters; the planner walks the ordering's index over active rows and
@@ -109,7 +99,8 @@ enum stmt_id {
   "      WHERE t.media_id = media.id AND t.tag = ?4))"                            \
   " AND (?5 IS NULL OR title LIKE ?5 ESCAPE '\\' OR alt_text LIKE ?5 ESCAPE '\\'" \
   "      OR caption LIKE ?5 ESCAPE '\\' OR filename LIKE ?5 ESCAPE '\\')"
-#define LIST_SQL(order) "SELECT " MEDIA_COLS LIST_FILTER " ORDER BY " order " LIMIT ?6 OFFSET ?7"
+#define LIST_SQL(order) \
+  "SELECT " ML_REPO_MEDIA_COLS LIST_FILTER " ORDER BY " order " LIMIT ?6 OFFSET ?7"
 
 static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -120,7 +111,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO ml_repo_call",
     [ST_PING] = "SELECT 1",
     [ST_USER_VERSION] = "PRAGMA user_version",
-    [ST_MEDIA_GET] = "SELECT " MEDIA_COLS " FROM media WHERE id = ?1 AND (state = 1 OR ?2)",
+    [ST_MEDIA_GET] = "SELECT " ML_REPO_MEDIA_COLS " FROM media WHERE id = ?1 AND (state = 1 OR ?2)",
     [ST_MEDIA_LIST + ML_ORDER_CREATED_DESC] = LIST_SQL("created_at DESC, id DESC"),
     [ST_MEDIA_LIST + ML_ORDER_CREATED_ASC] = LIST_SQL("created_at ASC, id ASC"),
     [ST_MEDIA_LIST + ML_ORDER_TITLE_ASC] = LIST_SQL("title COLLATE NOCASE ASC, id ASC"),
@@ -142,33 +133,36 @@ static const char *const stmt_sql[ST__COUNT] = {
                         "WHERE id = ?17 AND version = ?18",
     [ST_MEDIA_EXISTS] = "SELECT 1 FROM media WHERE id = ?1",
     [ST_MEDIA_DELETE] = "DELETE FROM media WHERE id = ?1",
-    [ST_MEDIA_EACH] = "SELECT " MEDIA_COLS " FROM media ORDER BY id",
+    [ST_MEDIA_EACH] = "SELECT " ML_REPO_MEDIA_COLS " FROM media ORDER BY id",
     [ST_TAGS_DELETE] = "DELETE FROM media_tags WHERE media_id = ?1",
     [ST_TAG_INSERT] = "INSERT OR IGNORE INTO media_tags (media_id, tag) VALUES (?1, ?2)",
     [ST_KEY_IN_USE] = "SELECT EXISTS (SELECT 1 FROM media WHERE storage_key = ?1) "
                       "OR EXISTS (SELECT 1 FROM variants WHERE storage_key = ?1)",
-    [ST_VARIANT_GET] = "SELECT " VARIANT_COLS " FROM variants WHERE media_id = ?1 AND "
+    [ST_VARIANT_GET] = "SELECT " ML_REPO_VARIANT_COLS " FROM variants WHERE media_id = ?1 AND "
                        "version = ?2 AND name = ?3",
     /* An upsert, not INSERT OR REPLACE: REPLACE would also delete another
      * variant that holds the same storage key instead of refusing. */
-    [ST_VARIANT_PUT] = "INSERT INTO variants (" VARIANT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                       "?7, ?8, ?9, ?10) ON CONFLICT (media_id, version, name) DO UPDATE SET "
-                       "storage_key = excluded.storage_key, mime_type = excluded.mime_type, "
-                       "size = excluded.size, width = excluded.width, height = excluded.height, "
-                       "sha256 = excluded.sha256, created_at = excluded.created_at",
+    [ST_VARIANT_PUT] =
+        "INSERT INTO variants (" ML_REPO_VARIANT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+        "?7, ?8, ?9, ?10) ON CONFLICT (media_id, version, name) DO UPDATE SET "
+        "storage_key = excluded.storage_key, mime_type = excluded.mime_type, "
+        "size = excluded.size, width = excluded.width, height = excluded.height, "
+        "sha256 = excluded.sha256, created_at = excluded.created_at",
     [ST_MEDIA_VERSION] = "SELECT version FROM media WHERE id = ?1",
-    [ST_VARIANT_LIST] = "SELECT " VARIANT_COLS " FROM variants WHERE media_id = ?1 "
+    [ST_VARIANT_LIST] = "SELECT " ML_REPO_VARIANT_COLS " FROM variants WHERE media_id = ?1 "
                         "ORDER BY version, name",
     [ST_VARIANT_DELETE_BELOW] = "DELETE FROM variants WHERE media_id = ?1 AND version < ?2",
-    [ST_VARIANT_EACH] = "SELECT " VARIANT_COLS " FROM variants ORDER BY media_id, version, name",
+    [ST_VARIANT_EACH] =
+        "SELECT " ML_REPO_VARIANT_COLS " FROM variants ORDER BY media_id, version, name",
     [ST_VARIANT_DELETE] = "DELETE FROM variants WHERE media_id = ?1 AND version = ?2 AND "
                           "name = ?3",
     [ST_JOB_ADD] = "INSERT INTO outbox (kind, key, media_id, attempts, next_at, lease_until, "
                    "last_error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_JOB_GET] = "SELECT " JOB_COLS " FROM outbox WHERE id = ?1",
+    [ST_JOB_GET] = "SELECT " ML_REPO_JOB_COLS " FROM outbox WHERE id = ?1",
     [ST_JOB_DELETE] = "DELETE FROM outbox WHERE id = ?1",
-    [ST_JOB_DUE] = "SELECT " JOB_COLS " FROM outbox WHERE next_at <= ?1 AND lease_until <= ?1 "
-                   "ORDER BY next_at, id LIMIT ?2",
+    [ST_JOB_DUE] =
+        "SELECT " ML_REPO_JOB_COLS " FROM outbox WHERE next_at <= ?1 AND lease_until <= ?1 "
+        "ORDER BY next_at, id LIMIT ?2",
     [ST_JOB_LEASE] = "UPDATE outbox SET lease_until = ?2 WHERE id = ?1",
     [ST_JOB_FAIL] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?2, last_error = ?3, "
                     "lease_until = 0 WHERE id = ?1",
@@ -182,18 +176,19 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_USER_INSERT] = "INSERT INTO users (username, password_hash, role, disabled, "
                        "token_version, created_at, last_login_at) VALUES (?1, ?2, ?3, ?4, ?5, "
                        "?6, ?7)",
-    [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+    [ST_USER_GET] = "SELECT " ML_REPO_USER_COLS " FROM users WHERE id = ?1",
     /* username has COLLATE NOCASE: the comparison and the index use it. */
-    [ST_USER_GET_NAME] = "SELECT " USER_COLS " FROM users WHERE username = ?1",
-    [ST_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id LIMIT ?1 OFFSET ?2",
+    [ST_USER_GET_NAME] = "SELECT " ML_REPO_USER_COLS " FROM users WHERE username = ?1",
+    [ST_USER_LIST] = "SELECT " ML_REPO_USER_COLS " FROM users ORDER BY id LIMIT ?1 OFFSET ?2",
     [ST_USER_COUNT] = "SELECT count(*) FROM users",
     [ST_USER_COUNT_ADMINS] = "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0",
     [ST_USER_UPDATE] = "UPDATE users SET password_hash = ?2, role = ?3, disabled = ?4, "
                        "token_version = ?5 WHERE id = ?1",
     [ST_USER_TOUCH] = "UPDATE users SET last_login_at = ?2 WHERE id = ?1",
     [ST_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
-    [ST_REFRESH_ADD] = "INSERT INTO refresh_tokens (" REFRESH_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)",
-    [ST_REFRESH_GET] = "SELECT " REFRESH_COLS " FROM refresh_tokens WHERE jti = ?1",
+    [ST_REFRESH_ADD] =
+        "INSERT INTO refresh_tokens (" ML_REPO_REFRESH_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_REFRESH_GET] = "SELECT " ML_REPO_REFRESH_COLS " FROM refresh_tokens WHERE jti = ?1",
     [ST_REFRESH_REVOKE] = "UPDATE refresh_tokens SET revoked = 1 WHERE jti = ?1",
     [ST_REFRESH_REVOKE_USER] = "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?1 "
                                "AND revoked = 0",
@@ -302,7 +297,7 @@ static ml_err col_str(sqlite3_stmt *st, int i, struct ml_arena *a, const char **
   return ML_OK;
 }
 
-/* Reads a row of MEDIA_COLS. */
+/* Reads a row of ML_REPO_MEDIA_COLS. */
 static ml_err read_media(sqlite3_stmt *st, struct ml_arena *a, struct ml_media *m) {
   const unsigned char *sha;
   int sha_len;
@@ -343,7 +338,7 @@ static ml_err read_media(sqlite3_stmt *st, struct ml_arena *a, struct ml_media *
   return rc;
 }
 
-/* Reads a row of JOB_COLS. */
+/* Reads a row of ML_REPO_JOB_COLS. */
 static ml_err read_job(sqlite3_stmt *st, struct ml_arena *a, struct ml_job *j) {
   ml_err rc = ML_OK;
   memset(j, 0, sizeof(*j));
@@ -737,23 +732,6 @@ out:
   return rc;
 }
 
-/* "%" q "%" with the LIKE wildcards of q escaped, so q matches literally. */
-static char *like_pattern(struct ml_arena *a, const char *q) {
-  size_t len = strlen(q), i, o = 0;
-  char *p = ml_arena_alloc(a, 2 * len + 3);
-  if(!p)
-    return NULL;
-  p[o++] = '%';
-  for(i = 0; i < len; i++) {
-    if(q[i] == '%' || q[i] == '_' || q[i] == '\\')
-      p[o++] = '\\';
-    p[o++] = q[i];
-  }
-  p[o++] = '%';
-  p[o] = '\0';
-  return p;
-}
-
 static int bind_filter(sqlite3_stmt *st, const struct ml_media_filter *f, const char *pattern) {
   int src = bind_opt(st, 1, f->folder);
   if(!src)
@@ -786,7 +764,7 @@ static ml_err sq_media_list(struct ml_conn *conn, const struct ml_media_filter *
     goto out;
   }
   if(f->q) {
-    pattern = like_pattern(a, f->q);
+    pattern = ml_repo_like_pattern(a, f->q);
     if(!pattern) {
       rc = ml_fail(eb, ML_ERR_NOMEM, "out of memory");
       goto out;
@@ -1069,7 +1047,7 @@ static ml_err sq_key_in_use(struct ml_conn *conn, const char *key, int *in_use,
 /* ------------------------------------------------------------------ */
 /* Variants */
 
-/* Reads a row of VARIANT_COLS (strings copied into a). */
+/* Reads a row of ML_REPO_VARIANT_COLS (strings copied into a). */
 static ml_err read_variant(sqlite3_stmt *st, struct ml_arena *a, struct ml_variant *v) {
   const unsigned char *sha;
   int sha_len;
@@ -1587,7 +1565,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* Users and refresh tokens */
 
-/* Reads a row of USER_COLS. */
+/* Reads a row of ML_REPO_USER_COLS. */
 static ml_err read_user(sqlite3_stmt *st, struct ml_arena *a, struct ml_user *u) {
   ml_err rc = ML_OK;
   memset(u, 0, sizeof(*u));

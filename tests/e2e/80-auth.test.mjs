@@ -12,7 +12,7 @@ import { test } from 'node:test';
 
 import { assertError, assertFieldError, assertMedia, client } from './lib/api.mjs';
 import { PNG_1x1 } from './lib/files.mjs';
-import { BIN, SLOW, useServer, withServer } from './lib/server.mjs';
+import { BIN, SLOW, dbEnv, useServer, withServer } from './lib/server.mjs';
 
 const ORIGIN = 'https://app.example';
 // A high failure limit here: this file logs in many times from one address.
@@ -27,7 +27,7 @@ const api = () => client(S.srv);
 /** Environment for the CLI: the server's data dir, nothing else of ours. */
 function cliEnv(srv, extra = {}) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MEDIALIB_')));
-  return { ...env, MEDIALIB_DATA_DIR: srv.dataDir, MEDIALIB_LOG: 'warn', ...extra };
+  return { ...env, ...dbEnv(srv.dataDir), MEDIALIB_DATA_DIR: srv.dataDir, MEDIALIB_LOG: 'warn', ...extra };
 }
 
 /** Runs `medialib ...args` against srv's data dir; returns {status, stdout, stderr}. */

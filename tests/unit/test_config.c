@@ -338,6 +338,27 @@ static void test_test_faults(void **state) {
   ml_config_free(&c);
 }
 
+static void test_redact_url(void **state) {
+  static const char *const cases[][2] = {
+      {"postgres://medialib:s3cret@db.example:5432/media?sslmode=require",
+       "postgres://medialib:***@db.example:5432/media?sslmode=require"},
+      {"postgresql://u:p@ss:w@rd@host/db", "postgresql://u:***@host/db"},
+      {"postgres://user@host/db", "postgres://user@host/db"},
+      {"postgres://host/db?user=u&password=pw&sslmode=disable",
+       "postgres://host/db?user=u&password=***&sslmode=disable"},
+      {"postgres:///db?password=pw", "postgres:///db?password=***"},
+      {"sqlite:///srv/a:b@c.db", "sqlite:///srv/a:b@c.db"},
+      {"", ""},
+  };
+  char out[128], small[12];
+  for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    ml_config_redact_url(cases[i][0], out, sizeof(out));
+    assert_string_equal(out, cases[i][1]);
+  }
+  ml_config_redact_url("postgres://u:secretsecret@h/db", small, sizeof(small));
+  assert_string_equal(small, "postgres://");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_size),
@@ -351,6 +372,7 @@ int main(void) {
       cmocka_unit_test_setup(test_file, clear_env),
       cmocka_unit_test_setup(test_bad_file, clear_env),
       cmocka_unit_test_setup(test_test_faults, clear_env),
+      cmocka_unit_test(test_redact_url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 // Starts and stops a real `medialib serve` for a test file.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -14,6 +15,53 @@ export const BIN = process.env.MEDIALIB_BIN || path.resolve(path.dirname(fileURL
 const KEEP = process.env.MEDIALIB_E2E_KEEP === '1';
 // Sanitizer builds start and stop more slowly.
 export const SLOW = Number(process.env.MEDIALIB_E2E_SLOW || 1);
+
+/**
+ * A PostgreSQL server URL (e.g. from scripts/pg-cluster.sh): when set, every
+ * data dir gets a database of its own on that server, created on first use
+ * and dropped when the data dir is, and the server and the CLI are pointed
+ * at it with MEDIALIB_DATABASE_URL. Unset: SQLite in the data dir.
+ */
+export const PG_URL = process.env.MEDIALIB_E2E_PG_URL || '';
+const pgDatabases = new Map();
+
+function psql(sql) {
+  const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_URL, '-c', sql], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql ${sql}: ${r.error?.message || r.stderr}`);
+}
+
+/** The URL of the database of one data dir on PG_URL's server. */
+function pgUrlFor(name) {
+  const m = /^(postgres(?:ql)?:\/\/[^/?#]*)(\/[^?#]*)?(.*)$/.exec(PG_URL);
+  if (!m) throw new Error(`MEDIALIB_E2E_PG_URL is not a postgres:// URL: ${PG_URL}`);
+  return `${m[1]}/${name}${m[3]}`;
+}
+
+/**
+ * Environment that points the server or the CLI at the database of dataDir:
+ * {} on SQLite (the database is a file in the data dir), MEDIALIB_DATABASE_URL
+ * on PostgreSQL (the database is made now if it does not exist yet).
+ */
+export function dbEnv(dataDir) {
+  if (!PG_URL) return {};
+  const key = path.resolve(dataDir);
+  let name = pgDatabases.get(key);
+  if (!name) {
+    name = `e2e_${crypto.createHash('sha256').update(key).digest('hex').slice(0, 20)}`;
+    psql(`CREATE DATABASE ${name}`);
+    pgDatabases.set(key, name);
+  }
+  return { MEDIALIB_DATABASE_URL: pgUrlFor(name) };
+}
+
+/** Drops the database of dataDir (PostgreSQL only; the server has exited). */
+function dropDb(dataDir) {
+  const key = path.resolve(dataDir);
+  const name = pgDatabases.get(key);
+  if (!name) return;
+  pgDatabases.delete(key);
+  psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
 
 const running = new Set();
 process.on('exit', () => {
@@ -81,6 +129,7 @@ export async function startServer({ env = {}, openWrites = true, dataDir, readyT
     // times the tests do not control; the tests that need them turn them on.
     MEDIALIB_EAGER_PRESETS: '',
     ...(openWrites ? { MEDIALIB_INSECURE_OPEN_WRITES: '1' } : {}),
+    ...(env.MEDIALIB_DATABASE_URL ? {} : dbEnv(dataDir)),
     ...env,
   };
   // cwd is the temp root, so a relative path written by mistake lands where walkDir looks.
@@ -137,6 +186,8 @@ export async function startServer({ env = {}, openWrites = true, dataDir, readyT
     dataDir,
     root,
     exited,
+    /** Environment for the CLI on this server's database (see dbEnv). */
+    dbEnv: () => dbEnv(dataDir),
     logs,
     logMark: () => logBytes,
     /** Prints the server log written since `mark` (a logMark() value). */
@@ -169,7 +220,10 @@ export async function startServer({ env = {}, openWrites = true, dataDir, readyT
       }
       await new Promise((r) => logFile.end(r));
       if (res.code !== 0) throw new Error(`medialib ended with ${describeExit(res)}, expected exit code 0; log:\n${tail()}`);
-      if (!keepData && !KEEP) await fsp.rm(root, { recursive: true, force: true });
+      if (!keepData && !KEEP) {
+        await fsp.rm(root, { recursive: true, force: true });
+        dropDb(dataDir);
+      }
       return res;
     },
   };
