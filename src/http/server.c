@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -48,7 +49,9 @@ enum conn_phase {
   PHASE_NEW,       /* accepted, no request yet: the header deadline runs from accept */
   PHASE_WAIT_LINE, /* keep-alive, waiting for the next request: the idle timeout */
   PHASE_HEADERS,   /* request line in, headers arriving: the header deadline */
-  PHASE_ACTIVE,    /* in a handler: body rate and idle timeout apply */
+  PHASE_BODY,      /* headers in, body arriving: body rate and idle timeout apply */
+  PHASE_ACTIVE,    /* the body is in: the handler answers */
+  PHASE_DRAIN,     /* refused, reading the body to drop: the header deadline, or shutdown */
   PHASE_CLOSING
 };
 
@@ -72,6 +75,7 @@ struct ml_http {
   pthread_t watchdog;
   int watchdog_running;
   int stopping;
+  int quiescing; /* under mu: no new connections; refused bodies are not waited for */
 };
 
 struct ml_req_priv {
@@ -148,6 +152,20 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
   }
 }
 
+/* Has the client closed its side with nothing left unread? libmicrohttpd
+ * 0.9.75 (edge-triggered epoll) can miss the end of stream of a client
+ * that gives up in the middle of a body it has sent part of (an aborted
+ * upload): the connection sits in CLOSE-WAIT, its request counted in flight,
+ * until the idle timeout. A body cannot complete after that, so the
+ * watchdog ends such a connection. */
+static int peer_gone(MHD_socket fd) {
+  struct pollfd pfd = {fd, POLLIN | POLLRDHUP, 0};
+  char c;
+  if(poll(&pfd, 1, 0) != 1 || !(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+    return 0;
+  return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
 static void *watchdog_main(void *arg) {
   struct ml_http *h = arg;
   uint64_t idle = (uint64_t)h->o.idle_timeout * 1000000000u;
@@ -160,13 +178,18 @@ static void *watchdog_main(void *arg) {
       int phase = atomic_load(&c->phase);
       uint64_t age = now - atomic_load(&c->since);
       if((phase == PHASE_WAIT_LINE && age > idle) ||
-         ((phase == PHASE_NEW || phase == PHASE_HEADERS) && age > headers)) {
+         ((phase == PHASE_NEW || phase == PHASE_HEADERS) && age > headers) ||
+         (phase == PHASE_DRAIN && (age > headers || h->quiescing)) ||
+         ((phase == PHASE_BODY || phase == PHASE_DRAIN) && peer_gone(c->fd))) {
         /* shutdown, not close: libmicrohttpd sees end of stream and closes
          * the connection itself, through its normal path. */
         shutdown(c->fd, SHUT_RDWR);
         atomic_store(&c->phase, PHASE_CLOSING);
         ml_log(h->o.log, ML_LOG_INFO, NULL, "connection.closed_slow",
-               ML_LS("phase", phase == PHASE_WAIT_LINE ? "idle" : "headers"),
+               ML_LS("phase", phase == PHASE_WAIT_LINE ? "idle"
+                              : phase == PHASE_DRAIN   ? "refused body"
+                              : phase == PHASE_BODY    ? "client gone mid-body"
+                                                       : "headers"),
                ML_LD("seconds", (double)age / 1e9));
       }
     }
@@ -575,6 +598,8 @@ static enum MHD_Result refuse(struct ml_req *r, ml_err rc) {
   if(rc != ML_ERR_TOO_LARGE && has_body && !(expect && !strcasecmp(expect, "100-continue")) &&
      r->content_length <= DRAIN_MAX) {
     p->failed = 1; /* body_call drains; the last call answers */
+    /* A client that sends no body after all is not waited for long. */
+    set_phase(p->rec, PHASE_DRAIN);
     return MHD_YES;
   }
   return queue(r);
@@ -612,6 +637,8 @@ static enum MHD_Result first_call(struct ml_http *h, struct ml_req *r, const cha
       return queue(r);
     }
   }
+  if(r->content_length > 0 || (r->content_length < 0 && ml_req_header(r, "Transfer-Encoding")))
+    set_phase(p->rec, PHASE_BODY); /* a body to come: see peer_gone */
   if(ml_cors_enabled(h->o.cors) &&
      ml_cors_is_preflight(method, ml_req_header(r, "Origin"),
                           ml_req_header(r, "Access-Control-Request-Method"))) {
@@ -701,6 +728,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return body_call(h, r, upload_data, n);
   }
   /* The body is complete. */
+  if(p->rec && atomic_load(&p->rec->phase) == PHASE_BODY)
+    atomic_store(&p->rec->phase, PHASE_ACTIVE);
   if(p->suspended) {
     if(!atomic_load(&p->work_done))
       return MHD_YES; /* spurious wake-up */
@@ -916,6 +945,10 @@ void ml_http_quiesce(struct ml_http *h) {
   MHD_socket s = MHD_quiesce_daemon(h->daemon);
   if(s != MHD_INVALID_SOCKET)
     close(s);
+  pthread_mutex_lock(&h->mu);
+  h->quiescing = 1;
+  pthread_cond_signal(&h->cv);
+  pthread_mutex_unlock(&h->mu);
 }
 
 int ml_http_inflight(struct ml_http *h) { return atomic_load(&h->inflight); }

@@ -98,3 +98,30 @@ test('SIGTERM during a slow upload: the upload completes (or is refused cleanly)
     if (restarted) await restarted.stop();
   }
 });
+
+test('uploads aborted mid-body end at once: every one is logged as aborted, no spool file stays, and SIGTERM exits within seconds', { timeout: 60_000 * SLOW }, async () => {
+  const http = await import('node:http');
+  const srv = await startServer();
+  const before = await dataFiles(srv.dataDir);
+  const mark = srv.logMark();
+  const N = 30;
+  for (let i = 0; i < N; i++) {
+    // A client that gives up after the first 32 KiB of a 3 MB body.
+    const req = http.request(`${srv.baseUrl}/api/media/`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'multipart/form-data; boundary=xx', 'content-length': 3_000_000 },
+    });
+    req.on('error', () => {});
+    await new Promise((r) => req.write(Buffer.alloc(32 * 1024, 0x41), r));
+    req.destroy();
+  }
+  const ended = () => srv.logs(mark).split('\n').filter((l) => l.includes('"route":"media.create"') && l.includes('"aborted":true')).length;
+  const deadline = Date.now() + 3000 * SLOW;
+  while (ended() < N && Date.now() < deadline) await sleep(50);
+  assert.equal(ended(), N, 'every aborted upload ended (none left waiting in CLOSE-WAIT for the idle timeout)');
+  await assertNoResidue(srv.dataDir, before);
+  const t0 = Date.now();
+  await srv.stop({ timeout: 5000 * SLOW });
+  assert.ok(Date.now() - t0 < 5000 * SLOW, 'no request was left in flight to wait for');
+});
