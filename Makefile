@@ -6,14 +6,18 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-valgrind test-e2e test-client check-source bench fuzz clean format
+.PHONY: all deps web build asan run test test-unit test-valgrind test-e2e test-client test-browser check-source bench fuzz clean format
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+# The admin UI (web/, Vite) is built first: cmake embeds web/dist into the binary.
+web: deps
+	@bash scripts/build-web.sh
+
+build: deps web
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) 2>&1 | grep -Ev '^(\[ *[0-9]+%\]|-- )' || true
 	@test -x $(BUILD)/medialib
@@ -22,7 +26,7 @@ run: build
 	./$(BUILD)/medialib serve
 
 # The sanitizer build (ASan + UBSan) also compiles the test-only hooks.
-asan: deps
+asan: deps web
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DML_SANITIZE=ON -DML_TEST_HOOKS=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS) 2>&1 | grep -Ev '^(\[ *[0-9]+%\]|-- )' || true
 	@test -x $(ASAN_BUILD)/medialib
@@ -46,7 +50,12 @@ test-e2e: asan
 test-client: build
 	cd clients/js && npm run build --silent && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test test/*.test.mjs
 
-test: check-source test-unit test-valgrind test-e2e test-client
+# The admin UI in Debian's chromium (playwright-core) against the real binary;
+# screenshots of each step in web/test/artifacts/.
+test-browser: build
+	cd web && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test --test-concurrency=1 test/*.test.mjs
+
+test: check-source test-unit test-valgrind test-e2e test-client test-browser
 
 bench: build
 	bash bench/run.sh $(BUILD)/medialib
