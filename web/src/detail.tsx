@@ -3,7 +3,7 @@
  * closes it): edit title, alt text, caption, folder and tags; copy the URL;
  * replace the file; delete with a confirmation.
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { MediaApiError, type Media, type StorageStatus } from '../../clients/js/src/index';
 import { displayTitle, errorText, formatDate, formatSize, isImage, parseTags, typeLabel } from './format';
 import { client } from './session';
@@ -53,8 +53,14 @@ export function Detail({ media, canEdit, onClose, onChanged, onDeleted }: Props)
     setConfirming(false);
   }, [media.id]);
 
-  useEffect(() => {
+  // The button pressed goes away with the confirmation's state: move the focus to
+  // the safe choice (Cancel), and back to "Delete…" when cancelled.
+  const deleteRef = useRef<HTMLButtonElement>(null);
+  const wasConfirming = useRef(false);
+  useLayoutEffect(() => {
     if (confirming) cancelRef.current?.focus();
+    else if (wasConfirming.current) deleteRef.current?.focus();
+    wasConfirming.current = confirming;
   }, [confirming]);
 
   const image = isImage(media);
@@ -260,7 +266,7 @@ export function Detail({ media, canEdit, onClose, onChanged, onDeleted }: Props)
                 }}
               />
               {!confirming && (
-                <button type="button" class="danger" onClick={() => setConfirming(true)}>
+                <button type="button" class="danger" ref={deleteRef} onClick={() => setConfirming(true)}>
                   Delete…
                 </button>
               )}

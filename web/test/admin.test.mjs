@@ -250,8 +250,13 @@ describe('admin UI in chromium', () => {
     const dialog = page.getByRole('dialog', { name: 'lake.png' });
     await dialog.getByRole('button', { name: 'Delete…' }).click();
     await dialog.getByText('cannot be undone').waitFor();
-    // The safe choice has the focus.
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel');
+    // The safe choice has the focus; cancelling goes back to "Delete…" and deletes nothing.
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Cancel');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Delete…');
+    assert.equal((await api(srv, `/api/media/${id}/`)).status, 200);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Cancel');
     await screenshot(page, 'confirm-delete');
     await dialog.getByRole('button', { name: 'Delete permanently' }).click();
     await dialog.waitFor({ state: 'detached' });
@@ -307,7 +312,7 @@ describe('admin UI in chromium', () => {
   });
 });
 
-describe('admin UI failures', () => {
+describe('admin UI: failures, drag and drop, pages', () => {
   let srv;
   let browser;
 
@@ -347,6 +352,49 @@ describe('admin UI failures', () => {
     await screenshot(page, 'upload-failure');
   });
 
+  test('drag and drop uploads the dropped files', async () => {
+    const { page } = browser;
+    const png = makePng(32, 32, { color: [10, 160, 60] }).toString('base64');
+    await page.locator('.dropzone').evaluate((zone, b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped-1.png', { type: 'image/png' }));
+      dt.items.add(new File([bytes], 'dropped-2.png', { type: 'image/png' }));
+      zone.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, png);
+    await page.locator('.upload-item[data-status="done"]', { hasText: 'dropped-2.png' }).waitFor();
+    await page.locator('.upload-item[data-status="done"]', { hasText: 'dropped-1.png' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.card').length === 3);
+    const list = await (await fetch(`${srv.baseUrl}/api/media/?q=dropped`)).json();
+    assert.deepEqual(list.results.map((m) => m.filename).sort(), ['dropped-1.png', 'dropped-2.png']);
+  });
+
+  test('pages through a library larger than a page', async () => {
+    const { page } = browser;
+    const token = srv.token();
+    for (let i = 0; i < 24; i++) {
+      const fd = new FormData();
+      fd.set('file', new Blob([makePng(8, 8, { color: [i * 10, 100, 200 - i * 8] })], { type: 'image/png' }), `tile-${i}.png`);
+      const res = await fetch(`${srv.baseUrl}/api/media/`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: fd });
+      assert.equal(res.status, 201, await res.text());
+    }
+    await page.reload();
+    await page.getByText('27 files').waitFor();
+    await page.getByText('Page 1 of 2').waitFor();
+    assert.equal(await page.locator('.card').count(), 24);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByText('Page 2 of 2').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.card').length === 3);
+    assert.ok(await page.getByRole('button', { name: 'Next' }).isDisabled());
+    // The oldest three, newest first: the first uploads of this suite.
+    const titles = await page.locator('.card-title').allTextContents();
+    assert.deepEqual([...titles].sort(), ['dropped-1.png', 'dropped-2.png', 'good.png']);
+    await page.getByRole('button', { name: 'Previous' }).click();
+    await page.getByText('Page 1 of 2').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('.card').length === 24);
+  });
+
   test('only the expected HTTP errors reached the console', () => {
     // The browser itself logs every 4xx answer; nothing else may be there.
     const unexpected = browser.errors.filter((e) => !/status of (401|415)/.test(e));
@@ -359,7 +407,7 @@ describe('admin UI failures', () => {
 // MEDIALIB_UPDATE_SCREENSHOT=1 (it writes docs/admin.png).
 test('README screenshot', { skip: process.env.MEDIALIB_UPDATE_SCREENSHOT !== '1' }, async () => {
   const srv = await startAdminServer();
-  const browser = await openBrowser({ width: 1200, height: 760 });
+  const browser = await openBrowser({ width: 1200, height: 900 });
   try {
     const token = srv.token();
     const items = [
