@@ -26,6 +26,7 @@ export const ARTIFACTS = path.join(here, 'artifacts');
 fs.rmSync(ARTIFACTS, { recursive: true, force: true });
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const ADMIN = { username: 'admin', password: 'admin-password-0123' };
+export const VIEWER = { username: 'vi', password: 'viewer-password-0123' };
 export const JWT_SECRET = crypto.randomBytes(32).toString('hex');
 
 function cliEnv(dataDir) {
@@ -47,6 +48,7 @@ export async function startAdminServer() {
   const dataDir = path.join(root, 'data');
   await fsp.mkdir(dataDir);
   cli(dataDir, ['user', 'add', ADMIN.username, '--role', 'admin', '--password-stdin'], `${ADMIN.password}\n`);
+  cli(dataDir, ['user', 'add', VIEWER.username, '--role', 'viewer', '--password-stdin'], `${VIEWER.password}\n`);
   const srv = await startServer({
     dataDir,
     openWrites: false,
