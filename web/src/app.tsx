@@ -6,7 +6,7 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { MediaApiError, type Media, type Page, type User } from '../../clients/js/src/index';
 import { Detail } from './detail';
 import { displayTitle, errorText, isImage, typeLabel } from './format';
-import { client, onSessionChange } from './session';
+import { client, forgetStoredSession, onSessionChange } from './session';
 import { Uploader } from './upload';
 
 const PAGE_SIZE = 24;
@@ -214,6 +214,7 @@ function Library({ onLogout }: { onLogout: () => void }) {
   );
 
   const logout = async () => {
+    forgetStoredSession();
     try {
       await client.logout();
     } catch {

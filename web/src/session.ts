@@ -30,6 +30,11 @@ function keep(s: Tokens | null): void {
   }
 }
 
+/** Forgets the kept tokens now (a reload while logout() waits for the server stays logged out). */
+export function forgetStoredSession(): void {
+  keep(null);
+}
+
 type Listener = (loggedIn: boolean) => void;
 const listeners = new Set<Listener>();
 

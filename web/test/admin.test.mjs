@@ -188,25 +188,26 @@ describe('admin UI in chromium', () => {
 
   test('filters by search text, type, folder and tag', async () => {
     const cards = page.locator('.card');
+    const filters = page.getByRole('search');
     // The keyboard goes from the last filter straight to the first card.
-    await page.getByLabel('Tag').focus();
+    await filters.getByLabel('Tag', { exact: true }).focus();
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.className), 'card');
-    await page.getByLabel('Search', { exact: true }).fill('ghats');
+    await filters.getByLabel('Search', { exact: true }).fill('ghats');
     await page.waitForFunction(() => document.querySelectorAll('.card').length === 1);
     assert.equal(await cards.first().getAttribute('data-id'), String(media['sunset.png']));
-    await page.getByLabel('Search', { exact: true }).fill('');
-    await page.getByLabel('Folder').fill('tours/varanasi');
-    await page.getByLabel('Tag').fill('river');
-    await page.getByLabel('Type').selectOption({ label: 'Images' });
+    await filters.getByLabel('Search', { exact: true }).fill('');
+    await filters.getByLabel('Folder', { exact: true }).fill('tours/varanasi');
+    await filters.getByLabel('Tag', { exact: true }).fill('river');
+    await filters.getByLabel('Type', { exact: true }).selectOption({ label: 'Images' });
     await page.waitForFunction(() => document.querySelectorAll('.card').length === 1);
     await page.getByText('1 file', { exact: true }).waitFor();
-    await page.getByLabel('Type').selectOption({ label: 'PDF' });
+    await filters.getByLabel('Type', { exact: true }).selectOption({ label: 'PDF' });
     await page.getByText('Nothing matches these filters.').waitFor();
     await screenshot(page, 'filtered');
-    await page.getByLabel('Type').selectOption({ label: 'All types' });
-    await page.getByLabel('Folder').fill('');
-    await page.getByLabel('Tag').fill('');
+    await filters.getByLabel('Type', { exact: true }).selectOption({ label: 'All types' });
+    await filters.getByLabel('Folder', { exact: true }).fill('');
+    await filters.getByLabel('Tag', { exact: true }).fill('');
     await page.waitForFunction(() => document.querySelectorAll('.card').length === 2);
   });
 
@@ -430,6 +431,7 @@ describe('admin UI: failures, drag and drop, pages', () => {
   test('a viewer can look but not change anything', async () => {
     const { page } = browser;
     await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Username').waitFor();
     await logIn(page, srv.baseUrl, VIEWER);
     await page.getByText('vi · viewer').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Choose files…' }).count(), 0, 'no upload');
