@@ -6,14 +6,18 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-valgrind test-e2e test-e2e-pg test-client check-source bench fuzz clean format
+.PHONY: all deps web build asan run test test-unit test-valgrind test-e2e test-e2e-pg test-client test-browser check-source bench fuzz clean format
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+# The admin UI (web/, Vite) is built first: cmake embeds web/dist into the binary.
+web: deps
+	@bash scripts/build-web.sh
+
+build: deps web
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS) 2>&1 | grep -Ev '^(\[ *[0-9]+%\]|-- )' || true
 	@test -x $(BUILD)/medialib
@@ -22,7 +26,7 @@ run: build
 	./$(BUILD)/medialib serve
 
 # The sanitizer build (ASan + UBSan) also compiles the test-only hooks.
-asan: deps
+asan: deps web
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DML_SANITIZE=ON -DML_TEST_HOOKS=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS) 2>&1 | grep -Ev '^(\[ *[0-9]+%\]|-- )' || true
 	@test -x $(ASAN_BUILD)/medialib
@@ -55,7 +59,12 @@ test-e2e-pg: asan
 test-client: build
 	cd clients/js && npm run build --silent && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test test/*.test.mjs
 
-test: check-source test-unit test-valgrind test-e2e test-e2e-pg test-client
+# The admin UI in Debian's chromium (playwright-core) against the real binary;
+# screenshots of each step in web/test/artifacts/.
+test-browser: build
+	cd web && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test --test-concurrency=1 test/*.test.mjs
+
+test: check-source test-unit test-valgrind test-e2e test-e2e-pg test-client test-browser
 
 bench: build
 	bash bench/run.sh $(BUILD)/medialib
@@ -69,4 +78,4 @@ format:
 	clang-format -i $(wildcard src/*.c src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz web/dist

@@ -10,6 +10,7 @@ DEB_PKGS=(
   libcmocka-dev curl nginx-light wrk python3 bc
   libvips-dev libwebp-dev python3-pil
   libpq-dev postgresql postgresql-contrib postgresql-client
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -35,13 +36,17 @@ if [ "$node_major" -lt 18 ]; then
   exit 1
 fi
 
-# The TypeScript client's dev dependencies (the compiler), from its lock file:
-# again only when node_modules is missing or older than package-lock.json.
-client=clients/js
-if [ -f "$client/package-lock.json" ] &&
-   { [ ! -d "$client/node_modules" ] || [ "$client/package-lock.json" -nt "$client/node_modules" ]; }; then
-  echo "install-deps: npm ci in $client"
-  (cd "$client" && npm ci --no-audit --no-fund --silent)
-  touch "$client/node_modules"
-fi
+# npm dependencies from each lock file: the TypeScript client's compiler, and the
+# admin UI's (web/: Vite, Preact, playwright-core, which drives Debian's chromium
+# and never downloads a browser); only when node_modules is missing or older
+# than package-lock.json.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+for dir in clients/js web; do
+  if [ -f "$dir/package-lock.json" ] &&
+     { [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; }; then
+    echo "install-deps: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent)
+    touch "$dir/node_modules"
+  fi
+done
 exit 0

@@ -469,6 +469,8 @@ static int cmd_serve(void) {
     rc = ml_api_auth_register(&router, &api);
   if(!rc)
     rc = ml_api_users_register(&router, &api);
+  if(!rc)
+    rc = ml_api_admin_register(&router, &ml_api_admin_embedded);
   if(rc)
     goto out;
   stage = "http";

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "api/admin.h"
 #include "auth/auth.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -41,6 +42,7 @@ ml_err ml_api_ops_register(struct ml_router *rt, struct ml_api *api);
 ml_err ml_api_auth_register(struct ml_router *rt, struct ml_api *api);
 /* /api/users/ and /api/users/me/ (users.c). */
 ml_err ml_api_users_register(struct ml_router *rt, struct ml_api *api);
+/* The admin UI at /admin/ is ml_api_admin_register (admin.h). */
 
 /* Shared helpers (api.c). */
 /* The base of absolute URLs: MEDIALIB_PUBLIC_URL or http://<Host>. */

@@ -338,6 +338,19 @@ void ml_req_fd(struct ml_req *r, unsigned status, int fd, uint64_t offset, uint6
   set_response(r, status, resp, (int64_t)len);
 }
 
+void ml_req_static(struct ml_req *r, unsigned status, const void *data, size_t len,
+                   const char *content_type) {
+  /* MHD_RESPMEM_PERSISTENT: libmicrohttpd neither copies nor frees it. */
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
+  if(!resp) {
+    ml_req_error(r, ML_ERR_NOMEM, NULL, NULL);
+    return;
+  }
+  MHD_add_response_header(resp, "Content-Type", content_type);
+  set_response(r, status, resp, (int64_t)len);
+}
+
 void ml_req_empty(struct ml_req *r, unsigned status) {
   struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
   set_response(r, status, resp, 0);

@@ -95,6 +95,10 @@ void ml_req_error(struct ml_req *r, ml_err e, const char *message,
                   const struct ml_field_errors *fields);
 /* len bytes of fd from offset, zero-copy (sendfile). Takes fd (closes it). */
 void ml_req_fd(struct ml_req *r, unsigned status, int fd, uint64_t offset, uint64_t len);
+/* A body that outlives the server (a const table, e.g. the embedded admin
+ * UI): sent without a copy. Adds Content-Type only (no Cache-Control). */
+void ml_req_static(struct ml_req *r, unsigned status, const void *data, size_t len,
+                   const char *content_type);
 /* No body (302, 304, 204). */
 void ml_req_empty(struct ml_req *r, unsigned status);
 /* Adds a header to the answer made last. */
