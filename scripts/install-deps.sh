@@ -9,6 +9,7 @@ DEB_PKGS=(
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libmagic-dev libsodium-dev
   libcmocka-dev curl nginx-light wrk python3 bc
   libvips-dev libwebp-dev python3-pil
+  libcurl4-openssl-dev varnish
 )
 
 missing=()
