@@ -11,6 +11,7 @@ DEB_PKGS=(
   libvips-dev libwebp-dev python3-pil
   libpq-dev postgresql postgresql-contrib postgresql-client
   chromium fonts-dejavu-core
+  libcurl4-openssl-dev varnish
 )
 
 missing=()

@@ -34,7 +34,10 @@
 #include "image/renderd.h"
 #include "image/transform.h"
 #include "jobs/fsck.h"
+#include "jobs/httpc.h"
 #include "jobs/jobs.h"
+#include "jobs/purge.h"
+#include "jobs/webhook.h"
 #include "media/media.h"
 #include "store/store.h"
 
@@ -298,6 +301,25 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* The base of media URLs in webhook events (MEDIALIB_PUBLIC_URL, else the
+ * listen address) and the Host header of cache purges (the public URL's
+ * host, which the cache keys objects by; "" without a public URL: the
+ * cache's own address, as when clients reach it directly). */
+static void public_urls(const struct ml_config *cfg, char *base, size_t base_cap, char *host,
+                        size_t host_cap) {
+  const char *p = cfg->public_url, *h, *end;
+  host[0] = '\0';
+  if(!*p) {
+    snprintf(base, base_cap, "http://%s", cfg->listen);
+    return;
+  }
+  snprintf(base, base_cap, "%s", p);
+  h = strstr(p, "://");
+  h = h ? h + 3 : p;
+  end = strchr(h, '/');
+  snprintf(host, host_cap, "%.*s", (int)(end ? (size_t)(end - h) : strlen(h)), h);
+}
+
 static int cmd_serve(void) {
   struct ml_config cfg;
   struct ml_log lg;
@@ -309,6 +331,9 @@ static int cmd_serve(void) {
   struct ml_transform_presets presets;
   struct ml_metrics *metrics = NULL;
   struct ml_jobs *jobs = NULL;
+  struct ml_purge *purge = NULL;
+  struct ml_webhooks *webhooks = NULL;
+  char public_base[1024], public_host[300];
   struct ml_media_svc *media = NULL;
   struct ml_http *http = NULL;
   struct ml_auth *auth = NULL;
@@ -338,6 +363,12 @@ static int cmd_serve(void) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN); /* sendfile to a closed socket */
   raise_fd_limit();
+  /* libcurl (cache purges, webhooks) is set up before any thread starts. */
+  if(ml_httpc_global_init()) {
+    fprintf(stderr, "medialib: libcurl failed to initialise\n");
+    ml_config_free(&cfg);
+    return 1;
+  }
 
   ml_config_log(&cfg, &lg);
   threads = cfg.threads > 0 ? (int)cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -411,6 +442,29 @@ static int cmd_serve(void) {
     if(rc)
       goto out;
   }
+  stage = "purge and webhooks";
+  public_urls(&cfg, public_base, sizeof(public_base), public_host, sizeof(public_host));
+  {
+    struct ml_purge_opts po = {.urls = cfg.purge_url,
+                               .method = cfg.purge_method,
+                               .host = public_host,
+                               .presets = &presets,
+                               .log = &lg};
+    struct ml_webhook_opts wo = {.urls = cfg.webhook_url,
+                                 .secret = cfg.webhook_secret,
+                                 .base_url = public_base,
+                                 .presets = &presets,
+                                 .media_json = ml_api_media_json,
+                                 .repo = repo,
+                                 .log = &lg};
+    rc = ml_purge_create(&po, &purge, &eb);
+    if(!rc)
+      rc = ml_webhook_create(&wo, &webhooks, &eb);
+    /* webhooks keeps its own copy of the secret */
+    sodium_memzero(cfg.webhook_secret, strlen(cfg.webhook_secret));
+    if(rc)
+      goto out;
+  }
   stage = "media";
   {
     struct ml_media_deps md = {repo,
@@ -425,13 +479,21 @@ static int cmd_serve(void) {
                                cfg.delivery_cache_ms,
                                &presets,
                                cfg.eager_presets,
-                               renderd};
+                               renderd,
+                               purge,
+                               webhooks};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;
   }
   stage = "jobs";
   rc = ml_jobs_handle(jobs, ML_JOB_RENDER_VARIANT, ml_media_render_job, media);
+  /* Registered even when off: jobs queued before the configuration changed
+   * are dropped by their handler, not taken for blob removals. */
+  if(!rc)
+    rc = ml_jobs_handle(jobs, ML_JOB_PURGE, ml_purge_job, purge);
+  if(!rc)
+    rc = ml_jobs_handle(jobs, ML_JOB_WEBHOOK, ml_webhook_job, webhooks);
   if(!rc)
     rc = ml_jobs_start(jobs);
   if(rc)
@@ -541,6 +603,8 @@ out:
   ml_jobs_destroy(&jobs);
   ml_renderd_destroy(&renderd);
   ml_media_svc_destroy(&media);
+  ml_purge_destroy(&purge);
+  ml_webhook_destroy(&webhooks);
   ml_auth_destroy(&auth);
   ml_auth_secret_free(&key, keylen);
   ml_cors_destroy(&cors);
@@ -548,6 +612,7 @@ out:
   ml_store_close(&store);
   ml_repo_close(&repo);
   ml_config_free(&cfg);
+  ml_httpc_global_cleanup();
   if(!rc)
     ml_log(&lg, ML_LOG_INFO, NULL, "stopped");
   return rc ? (rc == ML_ERR_CONFIG ? EXIT_USAGE : 1) : 0;

@@ -558,7 +558,13 @@ static void work_delete(struct ml_req *r) {
       rc = ml_buf_json_str(&b, res.last_error);
   }
   if(!rc)
-    rc = ml_buf_adds(&b, "}}");
+    rc = ml_buf_addc(&b, '}');
+  /* With a cache to purge (MEDIALIB_PURGE_URL): whether it acknowledged. */
+  if(!rc && res.purges)
+    rc = ml_buf_addf(&b, ",\"cache\":{\"status\":\"%s\",\"urls\":%lld}",
+                     res.purges_pending ? "pending" : "purged", (long long)res.purges);
+  if(!rc)
+    rc = ml_buf_addc(&b, '}');
   if(rc) {
     ml_buf_free(&b);
     ml_req_error(r, rc, NULL, NULL);

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "jobs/purge.h"
+#include "jobs/webhook.h"
 #include "core/timeutil.h"
 
 static struct ml_api *api_of(struct ml_req *r) { return r->route->ctx; }
@@ -41,13 +43,23 @@ static void readyz_work(struct ml_req *r) {
 
 static void readyz_complete(struct ml_req *r) { ml_req_defer(r, readyz_work); }
 
+/* Every kind this build queues has its series, 0 when none is queued, so a
+ * dashboard or an alert on a kind never sees it vanish. */
+static const char *const known_kinds[] = {ML_JOB_ABORT_UPLOAD, ML_JOB_PURGE, ML_JOB_REMOVE_BLOB,
+                                          ML_JOB_RENDER_VARIANT, ML_JOB_WEBHOOK};
+#define NKNOWN (sizeof(known_kinds) / sizeof(known_kinds[0]))
+
 struct kind_lines {
   struct ml_buf *b;
   ml_err rc;
+  int seen[NKNOWN];
 };
 
 static void kind_line(void *ctx, const char *kind, int64_t depth, int64_t failing) {
   struct kind_lines *k = ctx;
+  for(size_t i = 0; i < NKNOWN; i++)
+    if(!strcmp(kind, known_kinds[i]))
+      k->seen[i] = 1;
   if(!k->rc)
     k->rc = ml_buf_addf(k->b,
                         "medialib_outbox_jobs{kind=\"%s\"} %lld\n"
@@ -75,7 +87,7 @@ static void metrics_work(struct ml_req *r) {
                      (long long)done, (long long)failed);
   if(!rc && !ml_repo_acquire(api->repo, &c, &eb) && !ml_repo_job_stats(c, &depth, &oldest, &eb)) {
     double age = oldest ? (double)(ml_now_ms() - oldest) / 1000.0 : 0.0;
-    struct kind_lines k = {&b, ML_OK};
+    struct kind_lines k = {&b, ML_OK, {0}};
     rc = ml_buf_addf(&b,
                      "# HELP medialib_outbox_depth Outbox jobs not yet done.\n"
                      "# TYPE medialib_outbox_depth gauge\nmedialib_outbox_depth %lld\n"
@@ -86,8 +98,12 @@ static void metrics_work(struct ml_req *r) {
                      "# TYPE medialib_outbox_jobs gauge\n"
                      "# TYPE medialib_outbox_jobs_failing gauge\n",
                      (long long)depth, age < 0 ? 0.0 : age);
-    if(!rc && !ml_repo_job_depth_by_kind(c, kind_line, &k, &eb))
+    if(!rc && !ml_repo_job_depth_by_kind(c, kind_line, &k, &eb)) {
+      for(size_t i = 0; i < NKNOWN; i++)
+        if(!k.seen[i])
+          kind_line(&k, known_kinds[i], 0, 0);
       rc = k.rc;
+    }
   }
   ml_repo_release(&c);
   if(rc) {

@@ -46,7 +46,16 @@ static const struct cfg_entry table[] = {
     {"max_json_body", "MEDIALIB_MAX_JSON_BODY", CFG_SIZE, "64KiB", 1024, 16 << 20, 0,
      S(max_json_body), "largest accepted JSON body"},
     {"purge_url", "MEDIALIB_PURGE_URL", CFG_STR, "", 0, 0, 0, S(purge_url),
-     "caching proxy or CDN to purge on replace and delete"},
+     "caching proxies or CDNs to purge on replace and delete, comma-separated base URLs "
+     "(http://127.0.0.1:6081)"},
+    {"purge_method", "MEDIALIB_PURGE_METHOD", CFG_STR, "purge", 0, 0, 0, S(purge_method),
+     "purge (PURGE each URL of the media) or ban (BAN /media/<id>: the cache drops every URL "
+     "under it)"},
+    {"webhook_url", "MEDIALIB_WEBHOOK_URL", CFG_STR, "", 0, 0, 0, S(webhook_url),
+     "endpoints POSTed media.created, media.updated, media.replaced and media.deleted events, "
+     "comma-separated"},
+    {"webhook_secret", "MEDIALIB_WEBHOOK_SECRET", CFG_STR, "", 0, 0, CFG_SECRET, S(webhook_secret),
+     "key of the webhook signatures (Medialib-Signature), >= 16 bytes"},
     {"log", "MEDIALIB_LOG", CFG_STR, "info", 0, 0, 0, S(log_level),
      "log level: debug, info, warn, error, off"},
     {"threads", "MEDIALIB_THREADS", CFG_INT, "0", 0, 256, 0, S(threads),
@@ -362,6 +371,14 @@ ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb) {
     return ml_fail(eb, ML_ERR_CONFIG,
                    "MEDIALIB_URL_SIGNING_KEY: %zu bytes is too short (16 or more)",
                    strlen(cfg->url_signing_key));
+  if(strcmp(cfg->purge_method, "purge") && strcmp(cfg->purge_method, "ban"))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_PURGE_METHOD: '%s' is not purge or ban",
+                   cfg->purge_method);
+  if(*cfg->webhook_url && strlen(cfg->webhook_secret) < 16)
+    return ml_fail(eb, ML_ERR_CONFIG,
+                   "MEDIALIB_WEBHOOK_SECRET: %zu bytes; webhooks need a secret of 16 bytes or "
+                   "more to sign their events",
+                   strlen(cfg->webhook_secret));
   if(*cfg->public_url) { /* no trailing slash: URLs are built as base + "/media/..." */
     size_t n = strlen(cfg->public_url);
     while(n > 0 && cfg->public_url[n - 1] == '/')

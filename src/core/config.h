@@ -18,10 +18,13 @@ struct ml_config {
   char *listen;     /* host:port */
   char *public_url; /* "" = from the request's Host */
   char *data_dir;
-  char *database_url; /* derived from data_dir when empty */
-  char *storage_url;  /* derived from data_dir when empty */
-  char *jwt_secret;   /* secret */
-  char *purge_url;
+  char *database_url;   /* derived from data_dir when empty */
+  char *storage_url;    /* derived from data_dir when empty */
+  char *jwt_secret;     /* secret */
+  char *purge_url;      /* caches to purge, comma-separated; "" = none */
+  char *purge_method;   /* "purge" (PURGE per URL) or "ban" (BAN by prefix) */
+  char *webhook_url;    /* webhook endpoints, comma-separated; "" = none */
+  char *webhook_secret; /* secret: HMAC key of webhook signatures */
   char *log_level;
   char *test_faults;     /* test builds only: fault injection spec */
   int64_t max_upload;    /* bytes */

@@ -143,6 +143,11 @@ const struct ml_repo_pg_migration ml_repo_pg_migrations[] = {
                         "  PRIMARY KEY (media_id, version, name)"
                         ");"
                         "CREATE UNIQUE INDEX variants_storage_key ON variants (storage_key);"},
+    {"outbox payload and media index",
+     /* As SQLite's step 4: a webhook's event body, and "is any removal of
+      * this media left" by index. */
+     "ALTER TABLE outbox ADD COLUMN payload TEXT NOT NULL DEFAULT '';"
+     "CREATE INDEX outbox_media ON outbox (media_id, kind);"},
 };
 
 const int ml_repo_pg_migrations_count =

@@ -131,6 +131,12 @@ const struct ml_repo_sqlite_migration ml_repo_sqlite_migrations[] = {
      "  PRIMARY KEY (media_id, version, name)"
      ") WITHOUT ROWID;"
      "CREATE UNIQUE INDEX variants_storage_key ON variants(storage_key);"},
+    {"outbox payload and media index",
+     /* What a job carries besides its key: a webhook's event body (the
+      * bytes signed and sent). media_id is indexed for "is any removal of
+      * this media left" (the media.deleted webhook waits for it). */
+     "ALTER TABLE outbox ADD COLUMN payload TEXT NOT NULL DEFAULT '';"
+     "CREATE INDEX outbox_media ON outbox(media_id, kind);"},
 };
 
 const int ml_repo_sqlite_migrations_count =

@@ -76,6 +76,7 @@ enum stmt_id {
   ST_JOB_CLAIM,
   ST_JOB_FAIL,
   ST_JOB_EXISTS_KEY,
+  ST_JOB_EXISTS_MEDIA,
   ST_JOB_STATS,
   ST_JOB_RETRY_NOW,
   ST_JOB_DEPTH_KIND,
@@ -156,19 +157,27 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_VARIANT_DELETE] = "DELETE FROM variants WHERE media_id = $1 AND version = $2 AND "
                           "name = $3",
     [ST_JOB_ADD] = "INSERT INTO outbox (kind, key, media_id, attempts, next_at, lease_until, "
-                   "last_error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                   "last_error, created_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                   "RETURNING id",
     [ST_JOB_GET] = "SELECT " ML_REPO_JOB_COLS " FROM outbox WHERE id = $1",
     [ST_JOB_DELETE] = "DELETE FROM outbox WHERE id = $1",
     /* Due rows another runner holds locked are skipped, not waited for; a
      * row leased meanwhile is re-checked under its lock (READ COMMITTED
      * re-reads it) and dropped. */
-    [ST_JOB_CLAIM] = "WITH due AS (SELECT id FROM outbox WHERE next_at <= $1 AND lease_until <= $1 "
-                     "ORDER BY next_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), "
-                     "m AS (UPDATE outbox o SET lease_until = $2 FROM due WHERE o.id = due.id "
-                     "RETURNING o.*) SELECT " ML_REPO_JOB_COLS " FROM m ORDER BY next_at, id",
+    /* Jobs of one kind and key run one at a time, oldest first (as on
+     * SQLite): a job waits while an older one of its kind and key exists. */
+    [ST_JOB_CLAIM] =
+        "WITH due AS (SELECT id FROM outbox o WHERE next_at <= $1 AND lease_until <= $1 "
+        "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key AND "
+        "p.kind = o.kind AND p.id < o.id) "
+        "ORDER BY next_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), "
+        "m AS (UPDATE outbox o SET lease_until = $2 FROM due WHERE o.id = due.id "
+        "RETURNING o.*) SELECT " ML_REPO_JOB_COLS " FROM m ORDER BY next_at, id",
     [ST_JOB_FAIL] = "UPDATE outbox SET attempts = attempts + 1, next_at = $2, last_error = $3, "
                     "lease_until = 0 WHERE id = $1",
     [ST_JOB_EXISTS_KEY] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE key = $1)::int",
+    [ST_JOB_EXISTS_MEDIA] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE media_id = $1 AND "
+                            "kind = $2)::int",
     [ST_JOB_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM outbox",
     [ST_JOB_RETRY_NOW] = "UPDATE outbox SET next_at = $1 WHERE id IN (SELECT id FROM outbox "
                          "WHERE attempts > 0 AND next_at > $1 AND lease_until <= $1 "
@@ -431,6 +440,8 @@ static ml_err read_job(const PGresult *res, int row, struct ml_arena *a, struct 
   if(!rc)
     rc = get_str(res, row, 7, a, &j->last_error);
   j->created_at = get_i64(res, row, 8);
+  if(!rc)
+    rc = get_str(res, row, 9, a, &j->payload);
   return rc;
 }
 
@@ -1354,6 +1365,7 @@ static ml_err pg_job_add(struct ml_conn *conn, struct ml_job *j, struct ml_errbu
   p_int(&p, j->lease_until);
   p_str(&p, j->last_error);
   p_int(&p, j->created_at);
+  p_str(&p, j->payload);
   rc = run(c, ST_JOB_ADD, &p, &res, "add job", eb);
   if(!rc)
     j->id = get_i64(res, 0, 0);
@@ -1444,6 +1456,21 @@ static ml_err pg_job_claim(struct ml_conn *conn, int64_t now, int64_t lease_ms, 
     *jobs = list;
     *n = (size_t)nt;
   }
+  return rc;
+}
+
+static ml_err pg_job_exists_for_media(struct ml_conn *conn, const char *kind, int64_t media_id,
+                                      int *exists, struct ml_errbuf *eb) {
+  struct pg_params p = {.n = 0};
+  PGresult *res = NULL;
+  ml_err rc;
+  *exists = 0;
+  p_int(&p, media_id);
+  p_str(&p, kind);
+  rc = run(pgc(conn), ST_JOB_EXISTS_MEDIA, &p, &res, "look up jobs of a media", eb);
+  if(!rc)
+    *exists = (int)get_i64(res, 0, 0);
+  PQclear(res);
   return rc;
 }
 
@@ -1741,6 +1768,7 @@ const struct ml_repo_ops ml_repo_pg_ops = {
     .job_claim = pg_job_claim,
     .job_fail = pg_job_fail,
     .job_exists_for_key = pg_job_exists_for_key,
+    .job_exists_for_media = pg_job_exists_for_media,
     .job_stats = pg_job_stats,
     .job_retry_now = pg_job_retry_now,
     .job_depth_by_kind = pg_job_depth_by_kind,

@@ -346,6 +346,11 @@ ml_err ml_repo_job_exists_for_key(struct ml_conn *c, const char *key, int *exist
   return c->repo->ops->job_exists_for_key(c, key, exists, eb);
 }
 
+ml_err ml_repo_job_exists_for_media(struct ml_conn *c, const char *kind, int64_t media_id,
+                                    int *exists, struct ml_errbuf *eb) {
+  return c->repo->ops->job_exists_for_media(c, kind, media_id, exists, eb);
+}
+
 ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_created,
                          struct ml_errbuf *eb) {
   return c->repo->ops->job_stats(c, depth, oldest_created, eb);

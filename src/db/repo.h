@@ -96,7 +96,8 @@ struct ml_variant {
   int64_t created_at;    /* epoch ms */
 };
 
-/* An outbox job. kind is e.g. "remove_blob"; key is the blob key. */
+/* An outbox job. kind is e.g. "remove_blob"; key is the blob key (other
+ * kinds prefix theirs: "purge:/media/42", "webhook:<endpoint>:42"). */
 struct ml_job {
   int64_t id;
   const char *kind;
@@ -107,6 +108,8 @@ struct ml_job {
   int64_t lease_until;    /* epoch ms: claimed by someone until then */
   const char *last_error; /* "" when none */
   int64_t created_at;     /* epoch ms */
+  const char *payload;    /* what the job carries besides its key ("" when none;
+                           * a webhook's event body) */
 };
 
 /* A user who may log in (src/auth decides what the fields mean). */
@@ -206,7 +209,10 @@ ml_err ml_repo_job_get(struct ml_conn *c, int64_t id, struct ml_arena *a, struct
 ml_err ml_repo_job_delete(struct ml_conn *c, int64_t id, struct ml_errbuf *eb);
 /* Claims up to max due jobs (next_at <= now and lease_until <= now), oldest
  * next_at first, by setting lease_until = now + lease_ms, atomically, so two
- * runners (threads or processes) never hold the same job. Returns them in
+ * runners (threads or processes) never hold the same job. Jobs of the same
+ * kind and key run in id order, one at a time: a job is not claimed while an
+ * older job of its kind and key exists (leased, backed off or due), so a key
+ * is a FIFO queue (webhooks use one per endpoint and media). Returns them in
  * *jobs (arena), lease_until already updated. */
 ml_err ml_repo_job_claim(struct ml_conn *c, int64_t now, int64_t lease_ms, size_t max,
                          struct ml_arena *a, struct ml_job **jobs, size_t *n, struct ml_errbuf *eb);
@@ -218,6 +224,10 @@ ml_err ml_repo_job_fail(struct ml_conn *c, int64_t id, int64_t next_at, const ch
  * removal is not an orphan.) */
 ml_err ml_repo_job_exists_for_key(struct ml_conn *c, const char *key, int *exists,
                                   struct ml_errbuf *eb);
+/* Is there a job of this kind for this media? (a media.deleted webhook
+ * waits until no remove_blob job of its media is left) */
+ml_err ml_repo_job_exists_for_media(struct ml_conn *c, const char *kind, int64_t media_id,
+                                    int *exists, struct ml_errbuf *eb);
 /* Outbox depth and the oldest job's created_at (0 when empty), all kinds. */
 ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_created,
                          struct ml_errbuf *eb);

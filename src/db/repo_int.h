@@ -90,6 +90,8 @@ struct ml_repo_ops {
                      struct ml_errbuf *eb);
   ml_err (*job_exists_for_key)(struct ml_conn *c, const char *key, int *exists,
                                struct ml_errbuf *eb);
+  ml_err (*job_exists_for_media)(struct ml_conn *c, const char *kind, int64_t media_id, int *exists,
+                                 struct ml_errbuf *eb);
   ml_err (*job_stats)(struct ml_conn *c, int64_t *depth, int64_t *oldest_created,
                       struct ml_errbuf *eb);
   ml_err (*job_retry_now)(struct ml_conn *c, int64_t now, int64_t limit, int64_t *changed,
@@ -143,7 +145,7 @@ struct ml_conn {
   "id, state, title, alt_text, caption, folder, tags, filename, mime_type, size, width, " \
   "height, sha256, version, storage_key, created_at, updated_at"
 #define ML_REPO_JOB_COLS \
-  "id, kind, key, media_id, attempts, next_at, lease_until, last_error, created_at"
+  "id, kind, key, media_id, attempts, next_at, lease_until, last_error, created_at, payload"
 #define ML_REPO_USER_COLS \
   "id, username, password_hash, role, disabled, token_version, created_at, last_login_at"
 #define ML_REPO_REFRESH_COLS "jti, user_id, expires_at, revoked, created_at"

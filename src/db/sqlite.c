@@ -68,6 +68,7 @@ enum stmt_id {
   ST_JOB_STATS,
   ST_JOB_RETRY_NOW,
   ST_JOB_DEPTH_KIND,
+  ST_JOB_EXISTS_MEDIA,
   ST_USER_INSERT,
   ST_USER_GET,
   ST_USER_GET_NAME,
@@ -157,16 +158,21 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_VARIANT_DELETE] = "DELETE FROM variants WHERE media_id = ?1 AND version = ?2 AND "
                           "name = ?3",
     [ST_JOB_ADD] = "INSERT INTO outbox (kind, key, media_id, attempts, next_at, lease_until, "
-                   "last_error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   "last_error, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_JOB_GET] = "SELECT " ML_REPO_JOB_COLS " FROM outbox WHERE id = ?1",
     [ST_JOB_DELETE] = "DELETE FROM outbox WHERE id = ?1",
-    [ST_JOB_DUE] =
-        "SELECT " ML_REPO_JOB_COLS " FROM outbox WHERE next_at <= ?1 AND lease_until <= ?1 "
-        "ORDER BY next_at, id LIMIT ?2",
+    /* Jobs of one kind and key run one at a time, oldest first: a job waits
+     * while an older one of the same kind and key exists (leased, backed
+     * off or due). outbox_key (key, kind, rowid) answers it with one seek. */
+    [ST_JOB_DUE] = "SELECT " ML_REPO_JOB_COLS " FROM outbox o WHERE next_at <= ?1 AND "
+                   "lease_until <= ?1 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key "
+                   "AND p.kind = o.kind AND p.id < o.id) ORDER BY next_at, id LIMIT ?2",
     [ST_JOB_LEASE] = "UPDATE outbox SET lease_until = ?2 WHERE id = ?1",
     [ST_JOB_FAIL] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?2, last_error = ?3, "
                     "lease_until = 0 WHERE id = ?1",
     [ST_JOB_EXISTS_KEY] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE key = ?1)",
+    [ST_JOB_EXISTS_MEDIA] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE media_id = ?1 AND "
+                            "kind = ?2)",
     [ST_JOB_STATS] = "SELECT count(*), ifnull(min(created_at), 0) FROM outbox",
     [ST_JOB_RETRY_NOW] = "UPDATE outbox SET next_at = ?1 WHERE id IN (SELECT id FROM outbox "
                          "WHERE attempts > 0 AND next_at > ?1 AND lease_until <= ?1 "
@@ -354,6 +360,8 @@ static ml_err read_job(sqlite3_stmt *st, struct ml_arena *a, struct ml_job *j) {
   if(!rc)
     rc = col_str(st, 7, a, &j->last_error);
   j->created_at = sqlite3_column_int64(st, 8);
+  if(!rc)
+    rc = col_str(st, 9, a, &j->payload);
   return rc;
 }
 
@@ -1324,6 +1332,8 @@ static ml_err sq_job_add(struct ml_conn *conn, struct ml_job *j, struct ml_errbu
   if(!src)
     src = sqlite3_bind_int64(st, 8, j->created_at);
   if(!src)
+    src = bind_str(st, 9, j->payload);
+  if(!src)
     src = sqlite3_step(st);
   if(src != SQLITE_DONE) {
     rc = sq_error(c, src, "add job", eb);
@@ -1487,6 +1497,32 @@ out:
 static ml_err sq_job_exists_for_key(struct ml_conn *conn, const char *key, int *exists,
                                     struct ml_errbuf *eb) {
   return query_key_int(sq(conn), ST_JOB_EXISTS_KEY, key, exists, "look up job key", eb);
+}
+
+static ml_err sq_job_exists_for_media(struct ml_conn *conn, const char *kind, int64_t media_id,
+                                      int *exists, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  *exists = 0;
+  rc = stmt_get(c, ST_JOB_EXISTS_MEDIA, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, media_id);
+  if(!src)
+    src = bind_str(st, 2, kind);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src == SQLITE_ROW)
+    *exists = sqlite3_column_int(st, 0);
+  else
+    rc = sq_error(c, src == SQLITE_DONE ? SQLITE_CORRUPT : src, "look up jobs of a media", eb);
+
+out:
+  stmt_done(st);
+  return rc;
 }
 
 static ml_err sq_job_stats(struct ml_conn *conn, int64_t *depth, int64_t *oldest_created,
@@ -2007,6 +2043,7 @@ const struct ml_repo_ops ml_repo_sqlite_ops = {
     .job_claim = sq_job_claim,
     .job_fail = sq_job_fail,
     .job_exists_for_key = sq_job_exists_for_key,
+    .job_exists_for_media = sq_job_exists_for_media,
     .job_stats = sq_job_stats,
     .job_retry_now = sq_job_retry_now,
     .job_depth_by_kind = sq_job_depth_by_kind,

@@ -13,7 +13,7 @@
 #include "core/timeutil.h"
 #include "core/workers.h"
 
-#define MAX_HANDLERS 4
+#define MAX_HANDLERS 8
 
 struct job_handler {
   const char *kind;
@@ -131,6 +131,12 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
       return job_failed(j, c, job, rid, rc, &seb, eb);
     outcome = "done";
     goto finished;
+  }
+  if(strcmp(job->kind, ML_JOB_REMOVE_BLOB) && strcmp(job->kind, ML_JOB_ABORT_UPLOAD)) {
+    /* A kind whose handler this process did not register: never take its
+     * key for a blob's; leave it for a process that knows it. */
+    ml_fail(&seb, ML_ERR_NOT_IMPLEMENTED, "no handler for jobs of kind %s", job->kind);
+    return job_failed(j, c, job, rid, ML_ERR_NOT_IMPLEMENTED, &seb, eb);
   }
   rc = ml_repo_key_in_use(c, job->key, &in_use, eb);
   if(rc)
@@ -465,8 +471,10 @@ static void *runner_main(void *arg) {
       }
     }
     pthread_mutex_lock(&j->mu);
-    if(ran == 32 || j->kicked || j->stopping)
-      continue; /* more may be due */
+    /* More may be due: a full pass, new work, or a finished job whose
+     * successor of the same kind and key may go now (ml_repo_job_claim). */
+    if(ran == 32 || ran > failed || j->kicked || j->stopping)
+      continue;
     {
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);

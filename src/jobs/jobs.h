@@ -13,7 +13,13 @@
  *   abort_upload  an upload intent: remove the blob at key and the pending
  *                 row media_id, unless the upload committed
  *   other kinds   run by the handler registered for them (ml_jobs_handle),
- *                 e.g. render_variant (the media domain renders key)
+ *                 e.g. render_variant (the media domain renders key),
+ *                 purge_url (jobs/purge.h), webhook (jobs/webhook.h); a
+ *                 kind without a handler is failed and retried, never run
+ *                 as a blob removal
+ *
+ * Jobs of one kind and key run one at a time in id order (the repository
+ * claims only the oldest of them): webhooks rely on it for their order.
  */
 #ifndef ML_JOBS_JOBS_H
 #define ML_JOBS_JOBS_H
@@ -48,7 +54,7 @@ ml_err ml_jobs_start(struct ml_jobs *j);
 /* Stops the runner (finishing the job in hand) and frees; sets *j NULL. */
 void ml_jobs_destroy(struct ml_jobs **j);
 /* Registers the handler of a job kind other than the two above, before
- * ml_jobs_start (at most 4). The handler returns ML_OK when the job is
+ * ml_jobs_start (at most 8). The handler returns ML_OK when the job is
  * finished (it is then deleted) or an error (it is retried with backoff). */
 ml_err ml_jobs_handle(struct ml_jobs *j, const char *kind,
                       ml_err (*fn)(void *ctx, const struct ml_job *job, struct ml_errbuf *eb),

@@ -11,6 +11,8 @@
 #include "image/probe.h"
 #include "image/renderd.h"
 #include "jobs/jobs.h"
+#include "jobs/purge.h"
+#include "jobs/webhook.h"
 #include "media/media_int.h"
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
@@ -174,13 +176,17 @@ void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *ke
  * media id older than version `below` (INT64_MAX: all), leased until lease
  * (0: none), and deletes their rows. *ids gets an arena array of the job
  * ids with one free slot at the end (for the caller's own job), *n their
- * count. */
+ * count; *variants (arena) and *nvariants the rows as they were, every
+ * version (their URLs are purged). */
 static ml_err queue_variant_removals(struct ml_conn *c, int64_t id, int64_t below, int64_t now,
                                      int64_t lease, struct ml_arena *a, int64_t **ids, size_t *n,
+                                     struct ml_variant **variants, size_t *nvariants,
                                      struct ml_errbuf *eb) {
   struct ml_variant *vs = NULL;
   size_t nv = 0;
   ml_err rc = ml_repo_variant_list(c, id, a, &vs, &nv, eb);
+  *variants = vs;
+  *nvariants = rc ? 0 : nv;
   *n = 0;
   *ids = rc ? NULL : ml_arena_alloc(a, (nv + 1) * sizeof(**ids));
   if(!rc && !*ids)
@@ -275,6 +281,8 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
     rc = ml_repo_job_delete(c, intent.id, eb);
   if(!rc)
     rc = ml_media_queue_eager(s, c, &m, a, eb);
+  if(!rc)
+    rc = ml_webhook_queue(s->d.webhooks, c, "media.created", m.id, &m, now, eb);
   rc = ml_repo_end(c, rc, eb);
   if(rc) {
     ml_log(s->d.log, ML_LOG_WARN, rid, "upload.commit_failed", ML_LI("media_id", m.id),
@@ -285,7 +293,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   ml_log(s->d.log, ML_LOG_INFO, rid, "upload.committed", ML_LI("media_id", m.id), ML_LS("key", key),
          ML_LS("sha256", m.sha256), ML_LI("size", m.size));
   if(s->d.jobs)
-    ml_jobs_kick(s->d.jobs); /* eager variants */
+    ml_jobs_kick(s->d.jobs); /* eager variants, the webhook */
   *out = m;
 out:
   if(rc && !committed_intent)
@@ -300,10 +308,12 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   struct ml_conn *c = NULL;
   struct ml_media m;
   struct ml_job intent, removal;
+  struct ml_media old;
+  struct ml_variant *variants = NULL;
   char mime[128];
   const char *old_key;
-  int64_t *removals = NULL;
-  size_t nremovals = 0;
+  int64_t *removals = NULL, *purges = NULL;
+  size_t nremovals = 0, nvariants = 0, npurges = 0;
   char *key = NULL;
   int64_t now = ml_now_ms(), old_version, width = 0, height = 0;
   ml_err rc = sniff(s, u, mime, sizeof(mime), eb);
@@ -319,6 +329,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
       ml_fail(eb, rc, "media %lld does not exist", (long long)id);
     goto out;
   }
+  old = m;
   old_key = m.storage_key;
   old_version = m.version;
   key = make_key(a, id, old_version + 1);
@@ -368,9 +379,15 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   if(!rc)
     rc = ml_repo_job_add(c, &removal, eb);
   if(!rc) /* the old version's variants go with its original */
-    rc = queue_variant_removals(c, id, m.version, now, 0, a, &removals, &nremovals, eb);
+    rc = queue_variant_removals(c, id, m.version, now, 0, a, &removals, &nremovals, &variants,
+                                &nvariants, eb);
   if(!rc)
     rc = ml_media_queue_eager(s, c, &m, a, eb);
+  if(!rc) /* leased to this request: it runs them right after the commit */
+    rc = ml_purge_queue(s->d.purge, c, ML_PURGE_REPLACE, &old, m.filename, variants, nvariants, now,
+                        now + s->d.delete_deadline_ms + 1000, a, &purges, &npurges, eb);
+  if(!rc)
+    rc = ml_webhook_queue(s->d.webhooks, c, "media.replaced", id, &m, now, eb);
   rc = ml_repo_end(c, rc, eb);
   if(rc) {
     if(rc == ML_ERR_CONFLICT)
@@ -384,12 +401,21 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   ml_log(s->d.log, ML_LOG_INFO, rid, "replace.committed", ML_LI("media_id", id), ML_LS("key", key),
          ML_LI("version", m.version), ML_LS("old_key", old_key));
   ml_repo_release(&c);
-  /* 4. The old blobs go now if they can; readers holding them finish first. */
+  /* 4. The caches drop the old URLs before the answer (so a client that
+   * reloads sees the new file), within the deadline; the old blobs go now
+   * if they can; readers holding them finish first. */
   if(s->d.jobs) {
     struct ml_jobs_result jr;
+    if(npurges) {
+      ml_jobs_run_now(s->d.jobs, purges, npurges, s->d.delete_deadline_ms, rid, &jr);
+      ml_log(s->d.log, jr.pending ? ML_LOG_WARN : ML_LOG_INFO, rid, "replace.purge",
+             ML_LI("media_id", id), ML_LI("urls", npurges),
+             ML_LS("status", jr.pending ? "pending" : "purged"),
+             ML_LS("last_error", jr.last_error));
+    }
     removals[nremovals++] = removal.id;
     ml_jobs_run_now(s->d.jobs, removals, nremovals, 0, rid, &jr);
-    ml_jobs_kick(s->d.jobs); /* eager variants of the new version */
+    ml_jobs_kick(s->d.jobs); /* eager variants of the new version, the webhook */
   }
   *out = m;
 out:
@@ -416,11 +442,15 @@ ml_err ml_media_update(struct ml_media_svc *s, int64_t id, const struct ml_media
       m.filename = meta->filename;
     m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
     rc = ml_repo_media_update(c, &m, m.version, eb);
+    if(!rc)
+      rc = ml_webhook_queue(s->d.webhooks, c, "media.updated", id, &m, now, eb);
   }
   rc = ml_repo_end(c, rc, eb);
   if(!rc) {
     ml_dcache_invalidate(s->dcache, id);
     ml_log(s->d.log, ML_LOG_INFO, rid, "update.committed", ML_LI("media_id", id));
+    if(s->d.jobs && ml_webhook_enabled(s->d.webhooks))
+      ml_jobs_kick(s->d.jobs);
     *out = m;
   }
   ml_repo_release(&c);
@@ -433,8 +463,9 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
   struct ml_arena *a = ml_arena_create(0);
   struct ml_media m;
   struct ml_job job;
-  int64_t now = ml_now_ms(), lease, *ids = NULL;
-  size_t nids = 0;
+  struct ml_variant *variants = NULL;
+  int64_t now = ml_now_ms(), lease, *ids = NULL, *purges = NULL;
+  size_t nids = 0, nvariants = 0, npurges = 0;
   ml_err rc;
   memset(res, 0, sizeof(*res));
   if(!a)
@@ -450,13 +481,19 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
    * does not race it; after that the runner owns it. */
   lease = now + s->d.delete_deadline_ms + 1000;
   if(!rc) /* every variant, read before the rows go */
-    rc = queue_variant_removals(c, id, INT64_MAX, now, lease, a, &ids, &nids, eb);
+    rc = queue_variant_removals(c, id, INT64_MAX, now, lease, a, &ids, &nids, &variants, &nvariants,
+                                eb);
   if(!rc)
     rc = ml_repo_media_delete(c, id, eb);
   if(!rc) {
     job = ml_media_job(ML_JOB_REMOVE_BLOB, m.storage_key, id, now, now, lease);
     rc = ml_repo_job_add(c, &job, eb);
   }
+  if(!rc)
+    rc = ml_purge_queue(s->d.purge, c, ML_PURGE_DELETE, &m, NULL, variants, nvariants, now, lease,
+                        a, &purges, &npurges, eb);
+  if(!rc) /* sent once the removals above are done (webhook.h) */
+    rc = ml_webhook_queue(s->d.webhooks, c, "media.deleted", id, NULL, now, eb);
   rc = ml_repo_end(c, rc, eb);
   if(rc)
     goto out;
@@ -472,6 +509,17 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
     res->attempts = jr.attempts ? jr.attempts : 1;
     snprintf(res->last_error, sizeof(res->last_error), "%s", rc ? ml_err_code(rc) : jr.last_error);
     rc = ML_OK; /* the record is gone either way; the storage status says the rest */
+    /* Then the caches, within the same deadline. */
+    res->purges = (int64_t)npurges;
+    if(npurges) {
+      ml_err prc = ml_jobs_run_now(s->d.jobs, purges, npurges, s->d.delete_deadline_ms, rid, &jr);
+      res->purges_pending = prc ? (int64_t)npurges : (int64_t)jr.pending;
+      ml_log(s->d.log, res->purges_pending ? ML_LOG_WARN : ML_LOG_INFO, rid, "delete.purge",
+             ML_LI("media_id", id), ML_LI("urls", npurges),
+             ML_LS("status", res->purges_pending ? "pending" : "purged"),
+             ML_LS("last_error", prc ? ml_err_code(prc) : jr.last_error));
+    }
+    ml_jobs_kick(s->d.jobs); /* the webhook */
   }
   ml_log(s->d.log, res->storage_deleted ? ML_LOG_INFO : ML_LOG_WARN, rid, "delete.storage",
          ML_LI("media_id", id), ML_LS("key", m.storage_key), ML_LI("blobs", nids),

@@ -28,6 +28,8 @@ struct ml_media_svc;
 struct ml_upload;
 struct ml_jobs;
 struct ml_renderd;
+struct ml_purge;
+struct ml_webhooks;
 
 struct ml_media_deps {
   struct ml_repo *repo;
@@ -46,6 +48,10 @@ struct ml_media_deps {
   const struct ml_transform_presets *presets;
   const char *eager_presets;
   struct ml_renderd *renderer; /* render worker processes; NULL: images are not rendered */
+  /* Cache purges (jobs/purge.h) queued with replace and delete, and
+   * webhooks (jobs/webhook.h) queued with every change; NULL: none. */
+  struct ml_purge *purge;
+  struct ml_webhooks *webhooks;
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,
@@ -103,9 +109,13 @@ struct ml_delete_result {
   int storage_deleted;             /* 1: every blob confirmed removed; 0: pending */
   int64_t attempts;                /* removal attempts so far (max over the blobs) */
   char last_error[ML_ERRBUF_SIZE]; /* "" when none */
+  int64_t purges;                  /* cache purges queued (0: no cache configured) */
+  int64_t purges_pending;          /* of those, not acknowledged within the deadline */
 };
-/* Deletes the row and queues the removal of its blobs, then runs them for
- * up to delete_deadline_ms. ML_ERR_NOT_FOUND when there is no such media. */
+/* Deletes the row and queues the removal of its blobs, the cache purges of
+ * its URLs and the media.deleted webhook, then runs the removals and then
+ * the purges, each for up to delete_deadline_ms. ML_ERR_NOT_FOUND when there
+ * is no such media. */
 ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *request_id,
                        struct ml_delete_result *res, struct ml_errbuf *eb);
 

@@ -903,6 +903,80 @@ static void test_outbox(void **state) {
   ml_repo_close(&r);
 }
 
+/* The payload column; jobs of one kind and key are a FIFO queue; jobs of a
+ * media by kind. */
+static void test_outbox_fifo_payload(void **state) {
+  struct rc_fixture *fx = *state;
+  struct ml_repo *r = rc_open_new(fx, 1);
+  struct ml_arena *a = ml_arena_create(0);
+  struct ml_errbuf eb = {{0}};
+  struct ml_conn *c = NULL;
+  struct ml_job w1 = rc_make_job("webhook:e:7", 100, 1), w2 = rc_make_job("webhook:e:7", 50, 2),
+                w3 = rc_make_job("webhook:e:7", 50, 3), other = rc_make_job("webhook:e:8", 50, 4),
+                blob = rc_make_job("webhook:e:7", 50, 5), got, *jobs = NULL;
+  size_t n = 0;
+  int exists = -1;
+
+  w1.kind = w2.kind = w3.kind = other.kind = "webhook";
+  w1.payload = "{\"type\":\"media.created\"}";
+  assert_int_equal(ml_repo_acquire(r, &c, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_add(c, &w1, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_add(c, &w2, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_add(c, &w3, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_add(c, &other, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_add(c, &blob, &eb), ML_OK); /* same key, another kind */
+  assert_int_equal(ml_repo_job_get(c, w1.id, a, &got, &eb), ML_OK);
+  assert_string_equal(got.payload, "{\"type\":\"media.created\"}");
+  assert_int_equal(ml_repo_job_get(c, w2.id, a, &got, &eb), ML_OK);
+  assert_string_equal(got.payload, ""); /* NULL is stored as "" */
+
+  /* At 60 w2 and w3 are due but wait behind w1 (not due yet): only the
+   * other media's job and the other kind's run. */
+  assert_int_equal(ml_repo_job_claim(c, 60, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(jobs[0].id, other.id);
+  assert_int_equal(jobs[1].id, blob.id);
+  assert_string_equal(jobs[0].payload, "");
+  /* At 100 w1 is due: it alone, with its payload; w2 waits for it, leased. */
+  assert_int_equal(ml_repo_job_claim(c, 100, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jobs[0].id, w1.id);
+  assert_string_equal(jobs[0].payload, "{\"type\":\"media.created\"}");
+  assert_int_equal(ml_repo_job_claim(c, 200, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+  assert_int_equal(n, 0);
+  /* Done: the next in line, then the one after it. */
+  assert_int_equal(ml_repo_job_delete(c, w1.id, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_claim(c, 200, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jobs[0].id, w2.id);
+  /* A failure keeps its place: w3 still waits. */
+  assert_int_equal(ml_repo_job_fail(c, w2.id, 300, "503", &eb), ML_OK);
+  assert_int_equal(ml_repo_job_claim(c, 250, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(ml_repo_job_claim(c, 300, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jobs[0].id, w2.id);
+  assert_int_equal(ml_repo_job_delete(c, w2.id, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_claim(c, 300, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jobs[0].id, w3.id);
+
+  /* Jobs of a media by kind (make_job's media_id is 7). */
+  assert_int_equal(ml_repo_job_exists_for_media(c, "webhook", 7, &exists, &eb), ML_OK);
+  assert_int_equal(exists, 1);
+  assert_int_equal(ml_repo_job_exists_for_media(c, "remove_blob", 7, &exists, &eb), ML_OK);
+  assert_int_equal(exists, 1);
+  assert_int_equal(ml_repo_job_exists_for_media(c, "remove_blob", 8, &exists, &eb), ML_OK);
+  assert_int_equal(exists, 0);
+  assert_int_equal(ml_repo_job_delete(c, blob.id, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_exists_for_media(c, "remove_blob", 7, &exists, &eb), ML_OK);
+  assert_int_equal(exists, 0);
+
+  ml_repo_release(&c);
+  ml_arena_destroy(&a);
+  ml_repo_close(&r);
+}
+
 /* Many runners claiming at once: every job is handed out exactly once. */
 #define CLAIM_JOBS 300
 #define CLAIMERS 4
@@ -961,7 +1035,11 @@ static void test_outbox_claim_concurrent(void **state) {
   assert_int_equal(ml_repo_acquire(cx->r, &c, &eb), ML_OK);
   assert_int_equal(ml_repo_begin(c, &eb), ML_OK);
   for(i = 0; i < CLAIM_JOBS; i++) {
-    struct ml_job j = rc_make_job("k", i % 50, 1);
+    /* distinct keys: jobs of one kind and key are claimed one at a time */
+    char key[16];
+    struct ml_job j;
+    snprintf(key, sizeof(key), "k%d", i);
+    j = rc_make_job(key, i % 50, 1);
     assert_int_equal(ml_repo_job_add(c, &j, &eb), ML_OK);
     if(i == 0)
       cx->first_id = j.id;
@@ -1837,6 +1915,7 @@ static const struct CMUnitTest repo_tests[] = {
     cmocka_unit_test(test_list_orderings_and_filters),
     cmocka_unit_test(test_list_pagination_and_bounds),
     cmocka_unit_test(test_outbox),
+    cmocka_unit_test(test_outbox_fifo_payload),
     cmocka_unit_test(test_outbox_claim_concurrent),
     cmocka_unit_test(test_key_in_use),
     cmocka_unit_test(test_variants),

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/arena.h"
 #include "core/timeutil.h"
 #include "jobs/jobs.h"
 
@@ -168,8 +169,10 @@ static void test_abort_upload_removes_pending(void **state) {
   assert_int_equal(ml_repo_media_insert(c, &m, &eb), ML_OK);
   ml_repo_release(&c);
   put_blob(f, "m/1/v1-c/original");
-  /* not due yet: the background pass leaves it */
-  add_job(f, ML_JOB_ABORT_UPLOAD, "m/1/v1-c/original", m.id, ml_now_ms() + 60000);
+  /* not due yet: the background pass leaves it (another key: jobs of one
+   * kind and key run in id order, so one of "m/1/v1-c/original" would hold
+   * back the one below) */
+  add_job(f, ML_JOB_ABORT_UPLOAD, "m/1/v1-d/original", m.id, ml_now_ms() + 60000);
   assert_int_equal(ml_jobs_run_due(f->jobs, 10, &ran, &eb), ML_OK);
   assert_int_equal(ran, 0);
   add_job(f, ML_JOB_ABORT_UPLOAD, "m/1/v1-c/original", m.id, ml_now_ms() - 1);
@@ -183,12 +186,38 @@ static void test_abort_upload_removes_pending(void **state) {
   ml_arena_destroy(&a);
 }
 
+/* A kind this runner has no handler for (a purge queued by a build that
+ * knew it) is failed and kept, never run as a blob removal of its key. */
+static void test_kind_without_handler_is_kept(void **state) {
+  struct fixture *f = *state;
+  struct ml_errbuf eb = {{0}};
+  struct ml_conn *c = NULL;
+  struct ml_arena *a = ml_arena_create(0);
+  struct ml_job got;
+  struct ml_blob b;
+  size_t ran = 0;
+  int64_t id;
+  put_blob(f, "m/5/v1-e/original");
+  id = add_job(f, "purge_url", "m/5/v1-e/original", 5, ml_now_ms() - 1);
+  assert_int_equal(ml_jobs_run_due(f->jobs, 10, &ran, &eb), ML_OK);
+  assert_int_equal(ran, 1);
+  assert_int_equal(ml_store_get(f->store, "m/5/v1-e/original", &b, &eb), ML_OK);
+  close(b.fd);
+  assert_int_equal(ml_repo_acquire(f->repo, &c, &eb), ML_OK);
+  assert_int_equal(ml_repo_job_get(c, id, a, &got, &eb), ML_OK);
+  assert_int_equal(got.attempts, 1);
+  assert_non_null(strstr(got.last_error, "no handler"));
+  ml_repo_release(&c);
+  ml_arena_destroy(&a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backoff),
       cmocka_unit_test_setup_teardown(test_remove_now_and_idempotent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_key_in_use_is_kept, setup, teardown),
       cmocka_unit_test_setup_teardown(test_abort_upload_removes_pending, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kind_without_handler_is_kept, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

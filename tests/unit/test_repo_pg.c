@@ -138,7 +138,7 @@ static void pg_set_schema_version(struct ml_conn *c, int version) {
 
 static const struct rc_backend pg_backend = {
     .name = "postgres",
-    .migrations = 3,
+    .migrations = 4,
     .setup = pg_setup,
     .done = pg_done,
     .new_url = pg_new_url,
@@ -376,7 +376,9 @@ static void test_claim_skips_locked(void **state) {
   assert_int_equal(ml_repo_acquire(r, &c1, &eb), ML_OK);
   assert_int_equal(ml_repo_acquire(r, &c2, &eb), ML_OK);
   for(i = 0; i < 6; i++) {
-    struct ml_job j = rc_make_job("k", (int64_t)i, 1);
+    /* distinct keys: jobs of one kind and key are claimed one at a time */
+    static const char *const keys[] = {"k0", "k1", "k2", "k3", "k4", "k5"};
+    struct ml_job j = rc_make_job(keys[i], (int64_t)i, 1);
     assert_int_equal(ml_repo_job_add(c1, &j, &eb), ML_OK);
   }
   assert_int_equal(ml_repo_begin(c1, &eb), ML_OK);

@@ -47,7 +47,7 @@ static void sq_set_schema_version(struct ml_conn *c, int version) {
 
 static const struct rc_backend sqlite_backend = {
     .name = "sqlite",
-    .migrations = 3,
+    .migrations = 4,
     .new_url = sq_new_url,
 #ifdef ML_TEST_HOOKS
     .query_int = sq_query_int,
