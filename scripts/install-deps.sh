@@ -9,6 +9,7 @@ DEB_PKGS=(
   libmicrohttpd-dev libsqlite3-dev libjansson-dev libssl-dev libmagic-dev libsodium-dev
   libcmocka-dev curl nginx-light wrk python3 bc
   libvips-dev libwebp-dev python3-pil
+  libcurl4-openssl-dev
 )
 
 missing=()
@@ -42,5 +43,14 @@ if [ -f "$client/package-lock.json" ] &&
   echo "install-deps: npm ci in $client"
   (cd "$client" && npm ci --no-audit --no-fund --silent)
   touch "$client/node_modules"
+fi
+
+# s3rver, the local S3-compatible server of the S3 store's tests, pinned in
+# tests/s3rver/package-lock.json; same rule.
+s3=tests/s3rver
+if [ ! -d "$s3/node_modules" ] || [ "$s3/package-lock.json" -nt "$s3/node_modules" ]; then
+  echo "install-deps: npm ci in $s3"
+  (cd "$s3" && npm ci --no-audit --no-fund --silent)
+  touch "$s3/node_modules"
 fi
 exit 0

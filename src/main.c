@@ -8,6 +8,7 @@
  * in-flight requests finish (up to MEDIALIB_SHUTDOWN_TIMEOUT), stop the HTTP
  * server, the job runner, the workers, and close the store and database.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
@@ -85,6 +86,23 @@ static int mkdir_p(const char *dir) {
     }
   }
   return 0;
+}
+
+/* The blob store's settings: remote stores spool uploads and downloads in
+ * $DATA_DIR/spool (the only local state of an instance on S3). */
+static ml_err open_store(const struct ml_config *cfg, const char *faults, struct ml_store **out,
+                         struct ml_errbuf *eb) {
+  char spool[4096];
+  struct ml_store_opts o = {.url = cfg->storage_url,
+                            .faults = faults,
+                            .spool_dir = spool,
+                            .s3_access_key = cfg->s3_access_key,
+                            .s3_secret_key = cfg->s3_secret_key,
+                            .s3_delivery = cfg->s3_delivery,
+                            .s3_presign_ttl = cfg->s3_presign_ttl};
+  if((size_t)snprintf(spool, sizeof(spool), "%s/spool", cfg->data_dir) >= sizeof(spool))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_DATA_DIR is too long");
+  return ml_store_open_opts(&o, out, eb);
 }
 
 /* Loads the configuration and sets up logging; exits 2 on bad settings. */
@@ -189,7 +207,7 @@ static int cmd_fsck(int argc, char **argv) {
     return code;
   rc = ml_repo_open(cfg.database_url, 1, 1, &repo, &eb);
   if(!rc)
-    rc = ml_store_open(cfg.storage_url, NULL, &store, &eb);
+    rc = open_store(&cfg, NULL, &store, &eb);
   if(!rc)
     rc = ml_fsck_run(repo, store, &o, &rep, &eb);
   if(ui.tty && !ui.json)
@@ -358,7 +376,7 @@ static int cmd_serve(void) {
   if(rc)
     goto out;
   stage = "storage";
-  rc = ml_store_open(cfg.storage_url, cfg.test_faults, &store, &eb);
+  rc = open_store(&cfg, cfg.test_faults, &store, &eb);
   if(rc)
     goto out;
   stage = "workers";
@@ -829,13 +847,8 @@ static int cmd_token(int argc, char **argv) {
   return code;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : "help";
-  /* Once, before any thread: random numbers, password hashing. */
-  if(sodium_init() < 0) {
-    fprintf(stderr, "medialib: libsodium cannot start\n");
-    return 1;
-  }
   if(!strcmp(cmd, "serve"))
     return cmd_serve();
   if(!strcmp(cmd, "migrate"))
@@ -863,4 +876,21 @@ int main(int argc, char **argv) {
   fprintf(stderr, "medialib: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  int code;
+  /* Once, before any thread: random numbers, password hashing, and libcurl
+   * (the S3 store), whose global init is not thread-safe. */
+  if(sodium_init() < 0) {
+    fprintf(stderr, "medialib: libsodium cannot start\n");
+    return 1;
+  }
+  if(curl_global_init(CURL_GLOBAL_DEFAULT)) {
+    fprintf(stderr, "medialib: libcurl cannot start\n");
+    return 1;
+  }
+  code = dispatch(argc, argv);
+  curl_global_cleanup();
+  return code;
 }

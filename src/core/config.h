@@ -53,6 +53,10 @@ struct ml_config {
   int64_t render_threads;       /* image render threads, 0 = number of cores */
   int64_t render_queue;         /* renders waiting before 503 */
   int64_t job_lease_ms;         /* how long a claimed outbox job is another runner's */
+  char *s3_access_key;          /* secret; "" = AWS_ACCESS_KEY_ID */
+  char *s3_secret_key;          /* secret; "" = AWS_SECRET_ACCESS_KEY */
+  char *s3_delivery;            /* "proxy" or "redirect" */
+  int64_t s3_presign_ttl;       /* seconds a redirect's presigned URL is valid */
 };
 
 /* Loads defaults, the optional config file, then the environment. On error
