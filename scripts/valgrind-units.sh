@@ -7,6 +7,11 @@ build=${1:-build}
 # see: it runs stale translations (wrong pixels, and false "invalid read"
 # reports inside orcexec.*). Valgrind runs use libvips's plain C paths.
 export VIPS_NOVECTOR=1
+# test_store_s3 talks to a real s3rver, as under ctest (its fixture).
+s3dir=$(mktemp -d /tmp/ml-valgrind-s3-XXXXXX)
+trap 'bash "$(dirname "$0")/s3rver.sh" stop "$s3dir"; rm -rf "$s3dir"' EXIT
+bash "$(dirname "$0")/s3rver.sh" start "$s3dir" 0 ml-unit
+export ML_TEST_S3_DIR="$s3dir"
 pass=0; fail=0
 for t in "$build"/test_*; do
   [ -x "$t" ] || continue
