@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-valgrind test-e2e test-client check-source bench fuzz clean format
+.PHONY: all deps build run test test-unit test-valgrind test-e2e test-e2e-s3 test-client check-source bench fuzz clean format
 
 all: build
 
@@ -42,11 +42,21 @@ test-valgrind: build
 test-e2e: asan
 	MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib node --test --test-concurrency=1 tests/e2e/
 
+# The same end-to-end suite with the blobs on S3: s3rver on a free port of
+# 127.0.0.1 (scripts/s3rver.sh), a fresh bucket per server (tests/e2e/lib/
+# store.mjs); s3rver is stopped whatever the outcome.
+S3RVER_E2E_DIR ?= $(CURDIR)/$(ASAN_BUILD)/s3rver-e2e
+test-e2e-s3: asan
+	@bash -c 'trap "bash scripts/s3rver.sh stop $(S3RVER_E2E_DIR)" EXIT; \
+	  bash scripts/s3rver.sh start $(S3RVER_E2E_DIR) 0 || exit 1; \
+	  MEDIALIB_E2E_S3_ENDPOINT=http://127.0.0.1:$$(cat $(S3RVER_E2E_DIR)/port) \
+	  MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib node --test --test-concurrency=1 tests/e2e/'
+
 # The TypeScript client (clients/js) against the real binary.
 test-client: build
 	cd clients/js && npm run build --silent && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test test/*.test.mjs
 
-test: check-source test-unit test-valgrind test-e2e test-client
+test: check-source test-unit test-valgrind test-e2e test-e2e-s3 test-client
 
 bench: build
 	bash bench/run.sh $(BUILD)/medialib
