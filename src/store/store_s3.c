@@ -1026,8 +1026,10 @@ static ssize_t stream_read(struct ml_blob_stream *b, char *buf, size_t max, void
       st->off = 0;
     nudge = st->paused;
     ret = (ssize_t)k;
+  } else if(st->delivered == st->len) {
+    ret = 0; /* the whole range is out, whether or not curl has said it is done */
   } else if(st->state == ST_DONE) {
-    ret = st->delivered == st->len ? 0 : ML_BLOB_FAILED;
+    ret = ML_BLOB_FAILED;
   } else if(st->state == ST_FAILED) {
     ret = ML_BLOB_FAILED;
   } else {

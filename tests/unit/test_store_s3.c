@@ -656,7 +656,10 @@ static void test_live_stream_slow_reader(void **state) {
   ml_blob_close(&b);
   /* closing a stream in the middle stops it cleanly */
   assert_int_equal(ml_store_open_read(l->s, "m/4/v1-big/original", &b, &eb), ML_OK);
-  assert_true(ml_blob_stream_read(b.stream, got, 10, wake_fn, &w) == ML_BLOB_WAIT);
+  {
+    ssize_t r = ml_blob_stream_read(b.stream, got, 10, wake_fn, &w); /* starts the fetch */
+    assert_true(r == ML_BLOB_WAIT || r == 10);
+  }
   usleep(20000);
   ml_blob_close(&b);
   free(got);
