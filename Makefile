@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps web build asan run test test-unit test-valgrind test-e2e test-e2e-pg test-client test-browser check-source bench fuzz clean format
+.PHONY: all deps web build asan run test test-unit test-valgrind test-e2e test-e2e-pg test-e2e-pg-s3 test-client test-browser check-source bench fuzz clean format
 
 all: build
 
@@ -55,6 +55,20 @@ test-e2e-pg: asan
 	  node --test --test-concurrency=1 tests/e2e/; rc=$$?; \
 	bash scripts/pg-cluster.sh stop $(PG_E2E_DIR); exit $$rc
 
+# The same suite on PostgreSQL with the blobs on S3 (issue 7's third
+# combination): a throwaway cluster and s3rver on free ports of 127.0.0.1
+# (scripts/pg-cluster.sh, scripts/s3rver.sh), a fresh database and bucket per
+# server (tests/e2e/lib/server.mjs, store.mjs); both stopped whatever the
+# outcome.
+PG_S3_E2E_DIR ?= $(CURDIR)/$(ASAN_BUILD)/pgs3e2e
+S3RVER_E2E_DIR ?= $(CURDIR)/$(ASAN_BUILD)/s3rver-e2e
+test-e2e-pg-s3: asan
+	@bash -c 'trap "bash scripts/s3rver.sh stop $(S3RVER_E2E_DIR); bash scripts/pg-cluster.sh stop $(PG_S3_E2E_DIR)" EXIT; \
+	  url=$$(bash scripts/pg-cluster.sh start $(PG_S3_E2E_DIR)) || exit 1; \
+	  bash scripts/s3rver.sh start $(S3RVER_E2E_DIR) 0 || exit 1; \
+	  MEDIALIB_E2E_PG_URL=$$url MEDIALIB_E2E_S3_ENDPOINT=http://127.0.0.1:$$(cat $(S3RVER_E2E_DIR)/port) \
+	  MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib node --test --test-concurrency=1 tests/e2e/'
+
 # The TypeScript client (clients/js) against the real binary.
 test-client: build
 	cd clients/js && npm run build --silent && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test test/*.test.mjs
@@ -64,7 +78,7 @@ test-client: build
 test-browser: build
 	cd web && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test --test-concurrency=1 test/*.test.mjs
 
-test: check-source test-unit test-valgrind test-e2e test-e2e-pg test-client test-browser
+test: check-source test-unit test-valgrind test-e2e test-e2e-pg test-e2e-pg-s3 test-client test-browser
 
 bench: build
 	bash bench/run.sh $(BUILD)/medialib

@@ -4,7 +4,7 @@
 #   bash bench/run.sh [path/to/medialib]
 # Environment: BENCH_SECONDS (default 10), BENCH_ROUNDS (default 3; the
 # median round is reported), BENCH_UPLOAD_MB (default 1024), BENCH_ONLY=thumb
-# (only the thumbnail section), BENCH_THUMB_RUNS (renders per round, default
+# (only the thumbnail section), BENCH_ONLY=s3 (only the S3 upload section), BENCH_THUMB_RUNS (renders per round, default
 # 30), BENCH_PYTHON (the Python with Debian's python3-pil, default
 # /usr/bin/python3).
 set -euo pipefail
@@ -64,8 +64,74 @@ PY
 }
 # The median of a column of numbers.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-thumb_bench
+
+# A PNG of $2 bytes written to stdout without being held in memory: a 1x1
+# image whose bulk is one private ancillary chunk, streamed from /dev/zero.
+big_png() {
+  python3 - "$1" "$2" <<'PY'
+import struct, sys, zlib
+work, total = sys.argv[1], int(sys.argv[2])
+def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+head = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 1, 1, 8, 2, 0, 0, 0))
+tail = chunk(b'IDAT', zlib.compress(b'\x00\xff\x00\x00')) + chunk(b'IEND', b'')
+bulk = total - len(head) - len(tail) - 12
+open(f'{work}/s3big.head', 'wb').write(head + struct.pack('>I', bulk) + b'raNd')
+open(f'{work}/s3big.tail', 'wb').write(struct.pack('>I', 0) + tail)
+open(f'{work}/s3big.bulk', 'w').write(str(bulk))
+PY
+  cat "$1/s3big.head"; head -c "$(cat "$1/s3big.bulk")" /dev/zero; cat "$1/s3big.tail"
+}
+
+# A streamed upload of UPLOAD_MB MiB into S3 (s3rver on 127.0.0.1): the
+# server spools the body to disk, then sends it as a multipart upload whose
+# parts are read from the spool file as they go out; its peak RSS must stay
+# under 32 MiB whatever the size.
+s3_upload_bench() {
+  local s3dir="$WORK/s3" port ml_port pid code t0 t1 rss id idle
+  bash scripts/s3rver.sh start "$s3dir" 0 bench >/dev/null
+  port=$(cat "$s3dir/port")
+  ml_port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  MEDIALIB_DATA_DIR="$WORK/s3data" MEDIALIB_LISTEN="127.0.0.1:$ml_port" MEDIALIB_INSECURE_OPEN_WRITES=1 \
+    MEDIALIB_MAX_UPLOAD=$((UPLOAD_MB + 16))MiB MEDIALIB_EAGER_PRESETS= \
+    MEDIALIB_STORAGE_URL="s3://bench?endpoint=http://127.0.0.1:$port&style=path" \
+    MEDIALIB_S3_ACCESS_KEY=S3RVER MEDIALIB_S3_SECRET_KEY=S3RVER "$BIN" serve 2>"$WORK/medialib-s3.log" &
+  pid=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$ml_port/healthz" >/dev/null && break; sleep 0.1; done
+  big_png "$WORK" 1000 >"$WORK/s3small.png"
+  id=$(curl -s -F "file=@$WORK/s3small.png" "http://127.0.0.1:$ml_port/api/media/" |
+    python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+  # As for the file system upload: the peak counter is reset first, so the
+  # figure is the upload's own peak (start-up peaks higher, in libvips init).
+  echo 5 >/proc/$pid/clear_refs 2>/dev/null || true
+  idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  echo "uploading ${UPLOAD_MB} MiB to S3 (s3rver; streamed, chunked PUT)..."
+  t0=$(date +%s.%N)
+  code=$(big_png "$WORK" "$((UPLOAD_MB * 1024 * 1024))" |
+    curl -s -o "$WORK/s3up.json" -w '%{http_code}' -T - -H 'Content-Type: image/png' \
+      -H 'Content-Disposition: attachment; filename="big.png"' "http://127.0.0.1:$ml_port/api/media/$id/file")
+  t1=$(date +%s.%N)
+  rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  bash scripts/s3rver.sh stop "$s3dir"
+  rm -rf "$s3dir" "$WORK/s3data"
+  [ "$code" = 200 ] || { echo "S3 upload failed: $code $(cat "$WORK/s3up.json")" >&2; return 1; }
+  python3 - "$UPLOAD_MB" "$rss" "$(echo "$t1 - $t0" | bc)" "$idle" <<'PY'
+import sys
+mb, rss, secs, idle = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+print(f"\nUpload to S3 (s3rver on 127.0.0.1, multipart from the spool file)\n")
+print("| what | figure | target |")
+print("|---|---|---|")
+print(f"| upload {mb} MiB to S3, peak RSS | {rss/1024:.1f} MiB ({mb/secs:.0f} MiB/s end to end) | < 32 MiB |")
+print(f"| the same, over the idle server ({idle/1024:.1f} MiB) | +{max(rss - idle, 0)/1024:.1f} MiB | flat |\n")
+PY
+  # The upload must not grow with the file: at most 8 MiB over the idle RSS.
+  [ $((rss - idle)) -lt $((8 * 1024)) ] || { echo "S3 upload: peak RSS grew $(((rss - idle) / 1024)) MiB over idle" >&2; return 1; }
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY}" = thumb ]; then thumb_bench; fi
 [ "${BENCH_ONLY:-}" = thumb ] && exit 0
+if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY}" = s3 ]; then s3_upload_bench; fi
+[ "${BENCH_ONLY:-}" = s3 ] && exit 0
 
 # medialib logs every request (JSON line) to a file; nginx logs its access
 # log to a file too, so both do the same work per request.

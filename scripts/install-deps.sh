@@ -37,12 +37,13 @@ if [ "$node_major" -lt 18 ]; then
   exit 1
 fi
 
-# npm dependencies from each lock file: the TypeScript client's compiler, and the
+# npm dependencies from each lock file: the TypeScript client's compiler, the
 # admin UI's (web/: Vite, Preact, playwright-core, which drives Debian's chromium
-# and never downloads a browser); only when node_modules is missing or older
-# than package-lock.json.
+# and never downloads a browser), and s3rver (tests/s3rver: the local
+# S3-compatible server of the S3 tests); only when node_modules is missing or
+# older than package-lock.json.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-for dir in clients/js web; do
+for dir in clients/js web tests/s3rver; do
   if [ -f "$dir/package-lock.json" ] &&
      { [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; }; then
     echo "install-deps: npm ci in $dir"

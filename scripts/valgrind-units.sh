@@ -7,12 +7,16 @@ build=${1:-build}
 # see: it runs stale translations (wrong pixels, and false "invalid read"
 # reports inside orcexec.*). Valgrind runs use libvips's plain C paths.
 export VIPS_NOVECTOR=1
-# test_repo_pg needs a server: a throwaway cluster for the run, as ctest's
-# fixture does (scripts/pg-cluster.sh), stopped whatever happens.
+# test_repo_pg needs a server and test_store_s3 an s3rver: a throwaway
+# cluster (scripts/pg-cluster.sh) and an s3rver for the run, as ctest's
+# fixtures do, stopped whatever happens.
 pgdir="$build/pgvalgrind"
+s3dir=$(mktemp -d /tmp/ml-valgrind-s3-XXXXXX)
+trap 'bash "$(dirname "$0")/pg-cluster.sh" stop "$pgdir"; bash "$(dirname "$0")/s3rver.sh" stop "$s3dir"; rm -rf "$s3dir"' EXIT
 MEDIALIB_TEST_PG_URL=$(bash "$(dirname "$0")/pg-cluster.sh" start "$pgdir")
 export MEDIALIB_TEST_PG_URL
-trap 'bash "$(dirname "$0")/pg-cluster.sh" stop "$pgdir"' EXIT
+bash "$(dirname "$0")/s3rver.sh" start "$s3dir" 0 ml-unit
+export ML_TEST_S3_DIR="$s3dir"
 pass=0; fail=0
 for t in "$build"/test_*; do
   [ -x "$t" ] || continue

@@ -8,6 +8,7 @@
  * in-flight requests finish (up to MEDIALIB_SHUTDOWN_TIMEOUT), stop the HTTP
  * server, the job runner, the workers, and close the store and database.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
@@ -88,6 +89,23 @@ static int mkdir_p(const char *dir) {
     }
   }
   return 0;
+}
+
+/* The blob store's settings: remote stores spool uploads and downloads in
+ * $DATA_DIR/spool (the only local state of an instance on S3). */
+static ml_err open_store(const struct ml_config *cfg, const char *faults, struct ml_store **out,
+                         struct ml_errbuf *eb) {
+  char spool[4096];
+  struct ml_store_opts o = {.url = cfg->storage_url,
+                            .faults = faults,
+                            .spool_dir = spool,
+                            .s3_access_key = cfg->s3_access_key,
+                            .s3_secret_key = cfg->s3_secret_key,
+                            .s3_delivery = cfg->s3_delivery,
+                            .s3_presign_ttl = cfg->s3_presign_ttl};
+  if((size_t)snprintf(spool, sizeof(spool), "%s/spool", cfg->data_dir) >= sizeof(spool))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_DATA_DIR is too long");
+  return ml_store_open_opts(&o, out, eb);
 }
 
 /* Loads the configuration and sets up logging; exits 2 on bad settings. */
@@ -192,7 +210,7 @@ static int cmd_fsck(int argc, char **argv) {
     return code;
   rc = ml_repo_open(cfg.database_url, 1, 1, &repo, &eb);
   if(!rc)
-    rc = ml_store_open(cfg.storage_url, NULL, &store, &eb);
+    rc = open_store(&cfg, NULL, &store, &eb);
   if(!rc)
     rc = ml_fsck_run(repo, store, &o, &rep, &eb);
   if(ui.tty && !ui.json)
@@ -363,12 +381,6 @@ static int cmd_serve(void) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN); /* sendfile to a closed socket */
   raise_fd_limit();
-  /* libcurl (cache purges, webhooks) is set up before any thread starts. */
-  if(ml_httpc_global_init()) {
-    fprintf(stderr, "medialib: libcurl failed to initialise\n");
-    ml_config_free(&cfg);
-    return 1;
-  }
 
   ml_config_log(&cfg, &lg);
   threads = cfg.threads > 0 ? (int)cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -406,7 +418,7 @@ static int cmd_serve(void) {
   if(rc)
     goto out;
   stage = "storage";
-  rc = ml_store_open(cfg.storage_url, cfg.test_faults, &store, &eb);
+  rc = open_store(&cfg, cfg.test_faults, &store, &eb);
   if(rc)
     goto out;
   stage = "workers";
@@ -612,7 +624,6 @@ out:
   ml_store_close(&store);
   ml_repo_close(&repo);
   ml_config_free(&cfg);
-  ml_httpc_global_cleanup();
   if(!rc)
     ml_log(&lg, ML_LOG_INFO, NULL, "stopped");
   return rc ? (rc == ML_ERR_CONFIG ? EXIT_USAGE : 1) : 0;
@@ -923,13 +934,8 @@ static int cmd_token(int argc, char **argv) {
   return code;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : "help";
-  /* Once, before any thread: random numbers, password hashing. */
-  if(sodium_init() < 0) {
-    fprintf(stderr, "medialib: libsodium cannot start\n");
-    return 1;
-  }
   if(!strcmp(cmd, "serve"))
     return cmd_serve();
   if(!strcmp(cmd, "migrate"))
@@ -957,4 +963,22 @@ int main(int argc, char **argv) {
   fprintf(stderr, "medialib: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  int code;
+  /* Once, before any thread: random numbers, password hashing, and libcurl
+   * (the S3 store, cache purges, webhooks), whose global init is not
+   * thread-safe. */
+  if(sodium_init() < 0) {
+    fprintf(stderr, "medialib: libsodium cannot start\n");
+    return 1;
+  }
+  if(curl_global_init(CURL_GLOBAL_DEFAULT)) {
+    fprintf(stderr, "medialib: libcurl cannot start\n");
+    return 1;
+  }
+  code = dispatch(argc, argv);
+  curl_global_cleanup();
+  return code;
 }

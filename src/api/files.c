@@ -2,7 +2,11 @@
  * files.c - file delivery: /media/{id}/v{version}/{filename}.
  *
  * Versioned URLs are immutable: cached for a year, strong ETag (the content
- * hash), Range and conditional requests, sent zero-copy from the blob's fd.
+ * hash), Range and conditional requests, sent zero-copy from the blob's fd
+ * (file system store) or streamed as the remote store sends the range
+ * (S3: only the bytes asked for are fetched, through a bounded buffer; HEAD,
+ * 304 and 416 fetch none). With MEDIALIB_S3_DELIVERY=redirect the store
+ * hands out presigned URLs instead, and the answer is a 302 to one.
  * Unversioned and old-version URLs redirect to the current one and are never
  * cached, so a replaced file shows at once. Deleted media answer 404 and
  * are never cached either.
@@ -96,8 +100,36 @@ struct sendable {
   const char *sha256;   /* the strong ETag is its first 128 bits */
 };
 
-/* Answers with blob (taking its fd): 200, 206, 304 or 416, by the request's
- * conditional and Range headers. */
+/* A remote blob's stream as a response body (server.h ml_req_stream). */
+static long blob_stream_read(void *ctx, char *buf, size_t max, void *w) {
+  ssize_t n = ml_blob_stream_read(ctx, buf, max, ml_req_wake, w);
+  if(n == ML_BLOB_WAIT)
+    return ML_REQ_STREAM_WAIT;
+  return n < 0 ? ML_REQ_STREAM_FAILED : (long)n;
+}
+
+static void blob_stream_free(void *ctx) {
+  struct ml_blob_stream *st = ctx;
+  ml_blob_stream_close(&st);
+}
+
+/* The body: zero-copy from the fd, or the stream of the range. Takes the
+ * blob's fd or stream. */
+static void send_body(struct ml_req *r, unsigned status, struct ml_blob *blob, uint64_t start,
+                      uint64_t len) {
+  if(blob->stream) {
+    struct ml_blob_stream *st = blob->stream;
+    blob->stream = NULL;
+    ml_blob_stream_range(st, start, len);
+    ml_req_stream(r, status, len, blob_stream_read, st, blob_stream_free);
+    return;
+  }
+  ml_req_fd(r, status, blob->fd, start, len);
+  blob->fd = -1;
+}
+
+/* Answers with blob (taking its fd or stream): 200, 206, 304 or 416, by the
+ * request's conditional and Range headers. */
 static void send_blob(struct ml_req *r, const struct sendable *f, struct ml_blob *blob) {
   char etag[40], lastmod[30], crange[80];
   const char *range_h, *if_range;
@@ -108,7 +140,7 @@ static void send_blob(struct ml_req *r, const struct sendable *f, struct ml_blob
   len = (uint64_t)blob->size;
   if(ml_cond_not_modified(ml_req_header(r, "If-None-Match"), ml_req_header(r, "If-Modified-Since"),
                           etag, blob->mtime)) {
-    close(blob->fd);
+    ml_blob_close(blob);
     ml_req_empty(r, 304);
     add_file_headers(r, f->mime, f->filename, etag, lastmod);
     return;
@@ -122,19 +154,19 @@ static void send_blob(struct ml_req *r, const struct sendable *f, struct ml_blob
     len = (uint64_t)blob->size;
   }
   if(rr == ML_RANGE_UNSATISFIABLE) {
-    close(blob->fd);
+    ml_blob_close(blob);
     snprintf(crange, sizeof(crange), "bytes */%lld", (long long)blob->size);
     ml_req_error(r, ML_ERR_RANGE_NOT_SATISFIABLE, "the range is past the end of the file", NULL);
     ml_req_add_header(r, "Content-Range", crange);
     return;
   }
   if(rr == ML_RANGE_OK) {
-    ml_req_fd(r, 206, blob->fd, start, len);
+    send_body(r, 206, blob, start, len);
     snprintf(crange, sizeof(crange), "bytes %llu-%llu/%lld", (unsigned long long)start,
              (unsigned long long)(start + len - 1), (long long)blob->size);
     ml_req_add_header(r, "Content-Range", crange);
   } else {
-    ml_req_fd(r, 200, blob->fd, 0, len);
+    send_body(r, 200, blob, 0, len);
   }
   ml_req_add_header(r, "Content-Type", f->mime);
   add_file_headers(r, f->mime, f->filename, etag, lastmod);
@@ -151,12 +183,44 @@ static void open_failed(struct ml_req *r, const struct sendable *f, ml_err rc,
   ml_req_error(r, rc, "the file cannot be read from storage", NULL);
 }
 
+/* Redirect delivery (a store that hands out URLs): a 302 to a presigned
+ * URL that answers with the same Content-Type and Content-Disposition. The
+ * redirect may be cached for less time than the URL lives. Returns 1 when
+ * answered, 0 when the bytes are ours to send. */
+static int redirect_to_store(struct ml_req *r, const struct sendable *f) {
+  struct ml_api *api = api_of(r);
+  struct ml_errbuf eb = {{0}};
+  struct ml_buf url, disp;
+  int64_t max_age = 0;
+  char cc[64];
+  ml_err rc;
+  ml_buf_init(&url, 16384);
+  ml_buf_init(&disp, 4096);
+  if(ml_filename_disposition(&disp, ml_media_inline_ok(f->mime), f->filename))
+    ml_buf_reset(&disp);
+  rc = ml_media_blob_url(api->media, f->key, f->mime, disp.data, &url, &max_age, &eb);
+  if(rc == ML_OK) {
+    ml_req_empty(r, 302);
+    ml_req_add_header(r, "Location", url.data);
+    snprintf(cc, sizeof(cc), "private, max-age=%lld", (long long)max_age);
+    ml_req_add_header(r, "Cache-Control", cc);
+  } else if(rc != ML_ERR_NOT_IMPLEMENTED) {
+    ml_api_fail(r, rc, &eb);
+  }
+  ml_buf_free(&url);
+  ml_buf_free(&disp);
+  return rc != ML_ERR_NOT_IMPLEMENTED;
+}
+
 static void serve(struct ml_req *r, const struct ml_media *m) {
   struct ml_api *api = api_of(r);
   struct ml_errbuf eb = {{0}};
   struct ml_blob blob;
   struct sendable f = {m->id, m->storage_key, m->mime_type, m->filename, m->sha256};
-  ml_err rc = ml_media_open_blob(api->media, m, &blob, &eb);
+  ml_err rc;
+  if(redirect_to_store(r, &f))
+    return;
+  rc = ml_media_open_blob(api->media, m, &blob, &eb);
   if(rc) {
     open_failed(r, &f, rc, &eb);
     return;
@@ -200,7 +264,13 @@ static void serve_variant(struct ml_req *r, const struct vstate *st, const struc
   struct ml_blob blob;
   struct sendable f = {st->m.id, v->storage_key, v->mime_type,
                        variant_filename(r, &st->m, st->p.ext), v->sha256};
-  ml_err rc = ml_media_open_variant(api->media, v, &blob, &eb);
+  ml_err rc;
+  if(redirect_to_store(r, &f)) {
+    if(st->varies)
+      ml_req_add_header(r, "Vary", "Accept");
+    return;
+  }
+  rc = ml_media_open_variant(api->media, v, &blob, &eb);
   if(rc) {
     open_failed(r, &f, rc, &eb);
     return;

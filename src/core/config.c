@@ -124,6 +124,15 @@ static const struct cfg_entry table[] = {
      "how long an outbox job claimed by a runner is not run by another (ms); a job of a "
      "process that died waits this long (jobs are idempotent: a lease shorter than a job only "
      "wastes work)"},
+    {"s3_access_key", "MEDIALIB_S3_ACCESS_KEY", CFG_STR, "", 0, 0, CFG_SECRET, S(s3_access_key),
+     "S3 access key id (default: AWS_ACCESS_KEY_ID)"},
+    {"s3_secret_key", "MEDIALIB_S3_SECRET_KEY", CFG_STR, "", 0, 0, CFG_SECRET, S(s3_secret_key),
+     "S3 secret access key (default: AWS_SECRET_ACCESS_KEY)"},
+    {"s3_delivery", "MEDIALIB_S3_DELIVERY", CFG_STR, "proxy", 0, 0, 0, S(s3_delivery),
+     "files on S3: proxy (streamed through medialib, with its headers) or redirect (302 to a "
+     "presigned URL)"},
+    {"s3_presign_ttl", "MEDIALIB_S3_PRESIGN_TTL", CFG_DURATION, "1h", 60, 7 * 86400, 0,
+     S(s3_presign_ttl), "lifetime of presigned URLs of redirect delivery (seconds, or 15m, 1h)"},
     {"test_faults", "MEDIALIB_TEST_FAULTS", CFG_STR, "", 0, 0, CFG_TESTONLY, S(test_faults),
      "fault injection (test builds only)"},
 };
@@ -345,6 +354,24 @@ ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb) {
     ml_free(cfg->storage_url);
     cfg->storage_url = u;
   }
+  /* The standard AWS variables, when medialib's own are not set. */
+  if(!*cfg->s3_access_key && getenv("AWS_ACCESS_KEY_ID")) {
+    char *v = ml_strdup(getenv("AWS_ACCESS_KEY_ID"));
+    if(!v)
+      return ML_ERR_NOMEM;
+    ml_free(cfg->s3_access_key);
+    cfg->s3_access_key = v;
+  }
+  if(!*cfg->s3_secret_key && getenv("AWS_SECRET_ACCESS_KEY")) {
+    char *v = ml_strdup(getenv("AWS_SECRET_ACCESS_KEY"));
+    if(!v)
+      return ML_ERR_NOMEM;
+    ml_free(cfg->s3_secret_key);
+    cfg->s3_secret_key = v;
+  }
+  if(strcmp(cfg->s3_delivery, "proxy") && strcmp(cfg->s3_delivery, "redirect"))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_S3_DELIVERY: '%s' is not proxy or redirect",
+                   cfg->s3_delivery);
   if(ml_log_level_parse(cfg->log_level, &lvl))
     return ml_fail(eb, ML_ERR_CONFIG,
                    "MEDIALIB_LOG: '%s' is not a level (debug, info, warn, "

@@ -58,6 +58,10 @@ struct ml_config {
   int64_t render_memory;        /* address space of a render worker; 0: no limit */
   int64_t render_timeout_ms;    /* longest render before its worker is killed */
   int64_t job_lease_ms;         /* how long a claimed outbox job is another runner's */
+  char *s3_access_key;          /* secret; "" = AWS_ACCESS_KEY_ID */
+  char *s3_secret_key;          /* secret; "" = AWS_SECRET_ACCESS_KEY */
+  char *s3_delivery;            /* "proxy" or "redirect" */
+  int64_t s3_presign_ttl;       /* seconds a redirect's presigned URL is valid */
 };
 
 /* Loads defaults, the optional config file, then the environment. On error

@@ -351,6 +351,95 @@ void ml_req_static(struct ml_req *r, unsigned status, const void *data, size_t l
   set_response(r, status, resp, (int64_t)len);
 }
 
+/* A streamed answer: its source, and the suspend/resume handshake with it.
+ * The lock orders the reader's "nothing yet, suspend" against the source's
+ * "bytes arrived, resume": a wake that comes before the suspend is kept
+ * (pending) and the read retried instead of suspending. */
+struct stream_ctx {
+  pthread_mutex_t mu;
+  struct MHD_Connection *conn;
+  int alive;     /* the response exists: wakes may resume the connection */
+  int suspended; /* we suspended the connection and wait for a wake */
+  int pending;   /* a wake came while not suspended */
+  ml_req_read_fn read;
+  void *ctx;
+  void (*free_ctx)(void *ctx);
+};
+
+void ml_req_wake(void *w) {
+  struct stream_ctx *sc = w;
+  pthread_mutex_lock(&sc->mu);
+  if(sc->alive) {
+    if(sc->suspended) {
+      sc->suspended = 0;
+      MHD_resume_connection(sc->conn);
+    } else {
+      sc->pending = 1;
+    }
+  }
+  pthread_mutex_unlock(&sc->mu);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+  struct stream_ctx *sc = cls;
+  (void)pos; /* sequential: libmicrohttpd asks for the bytes in order */
+  for(;;) {
+    long n = sc->read(sc->ctx, buf, max, sc);
+    if(n > 0)
+      return (ssize_t)n;
+    if(n == 0)
+      return MHD_CONTENT_READER_END_OF_STREAM;
+    if(n != ML_REQ_STREAM_WAIT)
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    pthread_mutex_lock(&sc->mu);
+    if(sc->pending) {
+      sc->pending = 0;
+      pthread_mutex_unlock(&sc->mu);
+      continue;
+    }
+    sc->suspended = 1;
+    MHD_suspend_connection(sc->conn);
+    pthread_mutex_unlock(&sc->mu);
+    return 0; /* called again after the resume */
+  }
+}
+
+static void stream_free(void *cls) {
+  struct stream_ctx *sc = cls;
+  pthread_mutex_lock(&sc->mu);
+  sc->alive = 0;
+  pthread_mutex_unlock(&sc->mu);
+  if(sc->free_ctx)
+    sc->free_ctx(sc->ctx); /* no wake after this returns */
+  pthread_mutex_destroy(&sc->mu);
+  ml_free(sc);
+}
+
+void ml_req_stream(struct ml_req *r, unsigned status, uint64_t len, ml_req_read_fn read, void *ctx,
+                   void (*free_ctx)(void *ctx)) {
+  struct stream_ctx *sc = ml_calloc(1, sizeof(*sc));
+  struct MHD_Response *resp;
+  if(!sc) {
+    if(free_ctx)
+      free_ctx(ctx);
+    ml_req_error(r, ML_ERR_NOMEM, NULL, NULL);
+    return;
+  }
+  pthread_mutex_init(&sc->mu, NULL);
+  sc->conn = r->priv->conn;
+  sc->alive = 1;
+  sc->read = read;
+  sc->ctx = ctx;
+  sc->free_ctx = free_ctx;
+  resp = MHD_create_response_from_callback(len, 32 * 1024, stream_reader, sc, stream_free);
+  if(!resp) {
+    stream_free(sc);
+    ml_req_error(r, ML_ERR_NOMEM, NULL, NULL);
+    return;
+  }
+  set_response(r, status, resp, (int64_t)len);
+}
+
 void ml_req_empty(struct ml_req *r, unsigned status) {
   struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
   set_response(r, status, resp, 0);

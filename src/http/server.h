@@ -99,6 +99,21 @@ void ml_req_fd(struct ml_req *r, unsigned status, int fd, uint64_t offset, uint6
  * UI): sent without a copy. Adds Content-Type only (no Cache-Control). */
 void ml_req_static(struct ml_req *r, unsigned status, const void *data, size_t len,
                    const char *content_type);
+/* A streamed body of len bytes, for bytes that are not in a local file (a
+ * remote blob store). read(ctx, buf, max, w) returns a count (> 0), 0 at
+ * the end, ML_REQ_STREAM_FAILED (the connection is closed: the length was
+ * promised), or ML_REQ_STREAM_WAIT: no bytes yet; the source then calls
+ * ml_req_wake(w) once, from any thread, when a read can progress, and the
+ * connection is suspended meanwhile (its event loop serves others). read
+ * is not called for HEAD. free_ctx(ctx) runs when the answer is done or
+ * dropped; after it returns, the source must not call ml_req_wake. */
+#define ML_REQ_STREAM_FAILED (-1)
+#define ML_REQ_STREAM_WAIT (-2)
+typedef long (*ml_req_read_fn)(void *ctx, char *buf, size_t max, void *w);
+void ml_req_stream(struct ml_req *r, unsigned status, uint64_t len, ml_req_read_fn read, void *ctx,
+                   void (*free_ctx)(void *ctx));
+/* See ml_req_stream: the source has bytes (or an end) for the reader. */
+void ml_req_wake(void *w);
 /* No body (302, 304, 204). */
 void ml_req_empty(struct ml_req *r, unsigned status);
 /* Adds a header to the answer made last. */

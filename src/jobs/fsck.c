@@ -45,10 +45,8 @@ static int check_blob(void *ctx, const char *key, int64_t size, int64_t mtime_ms
   } else if(!in_use) {
     if(w->now - mtime_ms < w->o->grace_ms) {
       w->rep->young++;
-    } else if(ml_store_get(w->store, key, &b, &beb) == ML_OK) {
+    } else if(ml_store_stat(w->store, key, &b, &beb) == ML_OK) {
       int repaired = 0;
-      if(b.fd >= 0)
-        close(b.fd);
       w->rep->orphans++;
       if(w->o->repair && ml_store_remove(w->store, key, &beb) == ML_OK) {
         repaired = 1;
@@ -80,11 +78,9 @@ static int check_row(void *ctx, const struct ml_media *m) {
   if(m->state != ML_MEDIA_ACTIVE)
     return 0;
   r->rep->rows++;
-  rc = ml_store_get(r->store, m->storage_key, &b, &beb);
-  if(rc == ML_OK) {
-    if(b.fd >= 0)
-      close(b.fd);
-  } else if(rc == ML_ERR_NOT_FOUND) {
+  /* stat, not get: a remote store would download every blob */
+  rc = ml_store_stat(r->store, m->storage_key, &b, &beb);
+  if(rc == ML_ERR_NOT_FOUND) {
     if(r->n == r->cap) {
       size_t ncap = r->cap ? r->cap * 2 : 64;
       int64_t *ids = ml_realloc(r->missing_ids, ncap * sizeof(*ids));
@@ -98,7 +94,7 @@ static int check_row(void *ctx, const struct ml_media *m) {
     r->missing_ids[r->n++] = m->id;
     if(r->o->problem && !r->o->repair)
       r->o->problem(r->o->ctx, "missing", m->storage_key, m->id, 0);
-  } else {
+  } else if(rc) {
     r->rc = rc; /* the store failed: no verdict is possible */
     return 1;
   }

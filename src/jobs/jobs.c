@@ -249,10 +249,11 @@ static ml_err run_batch(struct ml_jobs *j, const int64_t *ids, size_t n, uint64_
       uint64_t pause = (uint64_t)50000000u << (round < 4 ? round : 4);
       uint64_t now = ml_mono_ns();
       struct timespec ts;
-      if(now >= deadline)
+      /* An attempt begun at the deadline ends after the caller stopped
+       * waiting (it gives 50 ms of slack), and its error would be lost:
+       * "did not confirm" instead of the store's answer. Stop instead. */
+      if(now + pause >= deadline)
         break;
-      if(now + pause > deadline)
-        pause = deadline - now;
       ts.tv_sec = (time_t)(pause / 1000000000u);
       ts.tv_nsec = (long)(pause % 1000000000u);
       nanosleep(&ts, NULL);

@@ -567,5 +567,11 @@ ml_err ml_media_get_for_delivery(struct ml_media_svc *s, int64_t id, struct ml_a
 
 ml_err ml_media_open_blob(struct ml_media_svc *s, const struct ml_media *m, struct ml_blob *out,
                           struct ml_errbuf *eb) {
-  return ml_store_get(s->d.store, m->storage_key, out, eb);
+  return ml_store_open_read(s->d.store, m->storage_key, out, eb);
+}
+
+ml_err ml_media_blob_url(struct ml_media_svc *s, const char *key, const char *mime,
+                         const char *disposition, struct ml_buf *out, int64_t *max_age,
+                         struct ml_errbuf *eb) {
+  return ml_store_delivery_url(s->d.store, key, mime, disposition, out, max_age, eb);
 }

@@ -127,9 +127,16 @@ ml_err ml_media_list(struct ml_media_svc *s, const struct ml_media_filter *f, st
  * (dcache.c): strings besides filename, mime type and key are "". */
 ml_err ml_media_get_for_delivery(struct ml_media_svc *s, int64_t id, struct ml_arena *a,
                                  struct ml_media *out, struct ml_errbuf *eb);
-/* Opens the current blob of m for delivery. */
+/* Opens the current blob of m for delivery: an fd (local store) or a
+ * stream (remote store, store.h); close with ml_blob_close. */
 ml_err ml_media_open_blob(struct ml_media_svc *s, const struct ml_media *m, struct ml_blob *out,
                           struct ml_errbuf *eb);
+/* A URL where the client may fetch the blob at key itself, valid *max_age
+ * seconds, when the store hands them out (ml_store_delivery_url);
+ * ML_ERR_NOT_IMPLEMENTED when the bytes are to be sent by us. */
+ml_err ml_media_blob_url(struct ml_media_svc *s, const char *key, const char *mime,
+                         const char *disposition, struct ml_buf *out, int64_t *max_age,
+                         struct ml_errbuf *eb);
 
 /* ---- variants: derived images (image/transform.h, API.md "File delivery") ---- */
 

@@ -113,7 +113,7 @@ ml_err ml_media_variant_find(struct ml_media_svc *s, const struct ml_media *m,
 
 ml_err ml_media_open_variant(struct ml_media_svc *s, const struct ml_variant *v,
                              struct ml_blob *out, struct ml_errbuf *eb) {
-  return ml_store_get(s->d.store, v->storage_key, out, eb);
+  return ml_store_open_read(s->d.store, v->storage_key, out, eb);
 }
 
 /* --------------------------------------------------------------- render */

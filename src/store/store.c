@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "store/store_int.h"
@@ -29,18 +30,20 @@ int ml_store_key_valid(const char *key) {
   }
 }
 
-ml_err ml_store_open(const char *url, const char *faults, struct ml_store **out,
-                     struct ml_errbuf *eb) {
+ml_err ml_store_open_opts(const struct ml_store_opts *o, struct ml_store **out,
+                          struct ml_errbuf *eb) {
   struct ml_store *s = NULL;
+  const char *url = o->url, *faults = o->faults;
   ml_err rc;
   *out = NULL;
   if(!strncmp(url, "file://", 7))
     rc = ml_store_fs_open(url + 7, &s, eb);
+  else if(!strncmp(url, "s3://", 5))
+    rc = ml_store_s3_open(o, &s, eb);
   else
     return ml_fail(eb, ML_ERR_CONFIG,
-                   "MEDIALIB_STORAGE_URL: unsupported scheme in '%s' "
-                   "(use file://DIR)",
-                   url);
+                   "MEDIALIB_STORAGE_URL: unsupported scheme (use file://DIR or "
+                   "s3://BUCKET?endpoint=...)");
   if(rc)
     return rc;
   if(faults && *faults) {
@@ -54,6 +57,12 @@ ml_err ml_store_open(const char *url, const char *faults, struct ml_store **out,
   }
   *out = s;
   return ML_OK;
+}
+
+ml_err ml_store_open(const char *url, const char *faults, struct ml_store **out,
+                     struct ml_errbuf *eb) {
+  struct ml_store_opts o = {.url = url, .faults = faults};
+  return ml_store_open_opts(&o, out, eb);
 }
 
 void ml_store_close(struct ml_store **s) {
@@ -74,9 +83,62 @@ ml_err ml_store_put(struct ml_store *s, const char *key, const char *src_path,
 
 ml_err ml_store_get(struct ml_store *s, const char *key, struct ml_blob *out,
                     struct ml_errbuf *eb) {
+  out->fd = -1;
+  out->stream = NULL;
   if(!ml_store_key_valid(key))
     return ml_fail(eb, ML_ERR_NOT_FOUND, "invalid blob key");
   return s->ops->get(s, key, out, eb);
+}
+
+ml_err ml_store_open_read(struct ml_store *s, const char *key, struct ml_blob *out,
+                          struct ml_errbuf *eb) {
+  out->fd = -1;
+  out->stream = NULL;
+  if(!ml_store_key_valid(key))
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "invalid blob key");
+  return s->ops->open_read ? s->ops->open_read(s, key, out, eb) : s->ops->get(s, key, out, eb);
+}
+
+ml_err ml_store_stat(struct ml_store *s, const char *key, struct ml_blob *out,
+                     struct ml_errbuf *eb) {
+  out->fd = -1;
+  out->stream = NULL;
+  if(!ml_store_key_valid(key))
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "invalid blob key");
+  return s->ops->stat(s, key, out, eb);
+}
+
+ml_err ml_store_delivery_url(struct ml_store *s, const char *key, const char *content_type,
+                             const char *disposition, struct ml_buf *out, int64_t *max_age,
+                             struct ml_errbuf *eb) {
+  if(!s->ops->delivery_url)
+    return ML_ERR_NOT_IMPLEMENTED;
+  if(!ml_store_key_valid(key))
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "invalid blob key");
+  return s->ops->delivery_url(s, key, content_type, disposition, out, max_age, eb);
+}
+
+void ml_blob_close(struct ml_blob *b) {
+  if(b->fd >= 0)
+    close(b->fd);
+  b->fd = -1;
+  ml_blob_stream_close(&b->stream);
+}
+
+void ml_blob_stream_range(struct ml_blob_stream *st, uint64_t start, uint64_t len) {
+  st->ops->range(st, start, len);
+}
+
+ssize_t ml_blob_stream_read(struct ml_blob_stream *st, char *buf, size_t max,
+                            void (*wake)(void *arg), void *arg) {
+  return st->ops->read(st, buf, max, wake, arg);
+}
+
+void ml_blob_stream_close(struct ml_blob_stream **st) {
+  if(!st || !*st)
+    return;
+  (*st)->ops->close(*st);
+  *st = NULL;
 }
 
 ml_err ml_store_remove(struct ml_store *s, const char *key, struct ml_errbuf *eb) {

@@ -167,6 +167,36 @@ static ml_err f_ping(struct ml_store *s, struct ml_errbuf *eb) {
   return rc ? rc : post(fs->inner->ops->ping(fs->inner, eb), ca);
 }
 
+/* stat and open_read are reads: the "get" rules apply to them. */
+static ml_err f_stat(struct ml_store *s, const char *key, struct ml_blob *out,
+                     struct ml_errbuf *eb) {
+  struct fault_store *fs = (struct fault_store *)s;
+  int ca;
+  ml_err rc = pre(fs, OP_GET, &ca, eb);
+  return rc ? rc : post(fs->inner->ops->stat(fs->inner, key, out, eb), ca);
+}
+
+static ml_err f_open_read(struct ml_store *s, const char *key, struct ml_blob *out,
+                          struct ml_errbuf *eb) {
+  struct fault_store *fs = (struct fault_store *)s;
+  int ca;
+  ml_err rc = pre(fs, OP_GET, &ca, eb);
+  if(rc)
+    return rc;
+  return post(fs->inner->ops->open_read ? fs->inner->ops->open_read(fs->inner, key, out, eb)
+                                        : fs->inner->ops->get(fs->inner, key, out, eb),
+              ca);
+}
+
+static ml_err f_delivery_url(struct ml_store *s, const char *key, const char *ct,
+                             const char *disposition, struct ml_buf *out, int64_t *max_age,
+                             struct ml_errbuf *eb) {
+  struct fault_store *fs = (struct fault_store *)s;
+  if(!fs->inner->ops->delivery_url)
+    return ML_ERR_NOT_IMPLEMENTED;
+  return fs->inner->ops->delivery_url(fs->inner, key, ct, disposition, out, max_age, eb);
+}
+
 static void f_close(struct ml_store *s) {
   struct fault_store *fs = (struct fault_store *)s;
   ml_store_close(&fs->inner);
@@ -174,8 +204,8 @@ static void f_close(struct ml_store *s) {
   ml_free(fs);
 }
 
-static const struct ml_store_ops fault_ops = {"faults", f_close, f_put, f_get,
-                                              f_remove, f_list,  f_ping};
+static const struct ml_store_ops fault_ops = {
+    "faults", f_close, f_put, f_get, f_remove, f_list, f_ping, f_stat, f_open_read, f_delivery_url};
 
 ml_err ml_store_faults_wrap(struct ml_store *inner, const char *spec, struct ml_store **out,
                             struct ml_errbuf *eb) {

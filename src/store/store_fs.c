@@ -198,6 +198,25 @@ static ml_err fs_get(struct ml_store *s, const char *key, struct ml_blob *out,
   out->fd = fd;
   out->size = st.st_size;
   out->mtime = st.st_mtime;
+  out->stream = NULL;
+  return ML_OK;
+}
+
+static ml_err fs_stat(struct ml_store *s, const char *key, struct ml_blob *out,
+                      struct ml_errbuf *eb) {
+  struct fs_store *fs = (struct fs_store *)s;
+  char path[4096];
+  struct stat st;
+  if((size_t)snprintf(path, sizeof(path), "%s/%s", fs->root, key) >= sizeof(path))
+    return ml_fail(eb, ML_ERR_INTERNAL, "blob path too long");
+  if(stat(path, &st))
+    return ml_fail(eb, errno_err(errno), "stat blob %s: %s", key, strerror(errno));
+  if(!S_ISREG(st.st_mode))
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "blob %s is not a file", key);
+  out->fd = -1;
+  out->stream = NULL;
+  out->size = st.st_size;
+  out->mtime = st.st_mtime;
   return ML_OK;
 }
 
@@ -291,8 +310,9 @@ static void fs_close(struct ml_store *s) {
   ml_free(fs);
 }
 
-static const struct ml_store_ops fs_ops = {"fs",      fs_close, fs_put, fs_get,
-                                           fs_remove, fs_list,  fs_ping};
+/* No open_read (get's fd is sent zero-copy) and no delivery_url. */
+static const struct ml_store_ops fs_ops = {"fs",    fs_close, fs_put,  fs_get, fs_remove,
+                                           fs_list, fs_ping,  fs_stat, NULL,   NULL};
 
 static ml_err mkdir_p(char *path, struct ml_errbuf *eb) {
   for(char *p = path + 1;; p++) {

@@ -20,6 +20,14 @@ struct ml_store_ops {
                  int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms), void *ctx,
                  struct ml_errbuf *eb);
   ml_err (*ping)(struct ml_store *s, struct ml_errbuf *eb);
+  ml_err (*stat)(struct ml_store *s, const char *key, struct ml_blob *out, struct ml_errbuf *eb);
+  /* NULL: ml_store_open_read uses get (an fd). */
+  ml_err (*open_read)(struct ml_store *s, const char *key, struct ml_blob *out,
+                      struct ml_errbuf *eb);
+  /* NULL: ML_ERR_NOT_IMPLEMENTED (the caller sends the bytes). */
+  ml_err (*delivery_url)(struct ml_store *s, const char *key, const char *content_type,
+                         const char *disposition, struct ml_buf *out, int64_t *max_age,
+                         struct ml_errbuf *eb);
 };
 
 struct ml_store {
@@ -27,8 +35,22 @@ struct ml_store {
   char *spool_dir;
 };
 
+/* A remote blob's stream: a backend embeds this first in its own struct. */
+struct ml_blob_stream_ops {
+  void (*range)(struct ml_blob_stream *st, uint64_t start, uint64_t len);
+  ssize_t (*read)(struct ml_blob_stream *st, char *buf, size_t max, void (*wake)(void *arg),
+                  void *arg);
+  void (*close)(struct ml_blob_stream *st);
+};
+
+struct ml_blob_stream {
+  const struct ml_blob_stream_ops *ops;
+};
+
 /* Backends' constructors. */
 ml_err ml_store_fs_open(const char *root, struct ml_store **out, struct ml_errbuf *eb);
+/* store_s3.c: o->url is an s3:// URL (store_s3.h). */
+ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out, struct ml_errbuf *eb);
 
 /* Test builds: wraps inner in the fault injector (store_faults.c); the
  * wrapper owns inner. Other builds: ML_ERR_CONFIG. */

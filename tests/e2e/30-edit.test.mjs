@@ -8,22 +8,19 @@ import fs from 'node:fs/promises';
 import { assertError, assertFieldError, assertMedia, assertRedirect, blobsOf, client, eventually } from './lib/api.mjs';
 import { HTML, makePng, PNG_1x1, sha256 } from './lib/files.mjs';
 import { multipart, sleep } from './lib/http.mjs';
-import { SLOW, useServer, walkDir, withServer } from './lib/server.mjs';
+import { SLOW, useServer, withServer } from './lib/server.mjs';
+import { readBlob, storeKeys } from './lib/store.mjs';
 
 const S = useServer();
 const T = { timeout: 30_000 * SLOW };
 const api = () => client(S.srv);
 
-/** sha256 of every blob file under $DATA_DIR/blobs. */
+/** sha256 of every stored blob (lib/store.mjs: files or a bucket). */
 async function blobHashes() {
-  const dir = path.join(S.srv.dataDir, 'blobs');
   const out = new Set();
-  for (const f of await walkDir(dir)) {
-    try {
-      out.add(sha256(await fs.readFile(path.join(dir, f))));
-    } catch (e) {
-      if (e.code !== 'ENOENT') throw e;
-    }
+  for (const k of await storeKeys(S.srv.dataDir)) {
+    const bytes = await readBlob(S.srv.dataDir, k);
+    if (bytes) out.add(sha256(bytes));
   }
   return out;
 }

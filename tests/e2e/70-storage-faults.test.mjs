@@ -10,6 +10,7 @@ import { assertError, blobsOf, client, dataFiles, eventually, assertNoResidue } 
 import { assertClean, faultFile, hasFaultHooks } from './lib/faults.mjs';
 import { PNG_1x1, makePngOfSize } from './lib/files.mjs';
 import { SLOW, startServer, walkDir } from './lib/server.mjs';
+import { spoolDir, storeKeys } from './lib/store.mjs';
 
 const skip = hasFaultHooks() ? false : 'needs a test build (MEDIALIB_TEST_FAULTS)';
 const T = { timeout: 120_000 * SLOW, skip };
@@ -51,7 +52,7 @@ test('S3: the store answering 500 on one put → the upload fails cleanly, a ret
     assertError(await c.upload(PNG_1x1), [500, 503], ['io_error', 'storage_unavailable', 'internal']);
     const m = await c.create(PNG_1x1);
     assert.deepEqual((await blobsOf(srv.dataDir, m.id)).length, 1, 'exactly one object for the media');
-    const all = (await walkDir(path.join(srv.dataDir, 'blobs'))).filter((p) => !p.startsWith('.tmp/'));
+    const all = await storeKeys(srv.dataDir);
     assert.equal(all.length, 1, `exactly one object in the store: ${all}`);
     assertClean(srv.dataDir);
   });
@@ -75,13 +76,13 @@ test('S5: store refusing removals during 200 deletes → every answer pending, r
     }
     assert.equal(await c.count(), 0, 'every record is gone');
     assert.equal((await c.get(`/api/media/${ids[0]}/`)).status, 404);
-    const stored = (await walkDir(path.join(srv.dataDir, 'blobs'))).filter((p) => p.startsWith('m/'));
+    const stored = await storeKeys(srv.dataDir, 'm/');
     assert.equal(stored.length, 200, 'the blobs are still stored while the store refuses');
     const metrics = (await c.get('/metrics')).text;
     assert.match(metrics, /medialib_outbox_depth 200/);
     const t0 = Date.now();
     await faults.clear();
-    const gone = await eventually(async () => (await walkDir(path.join(srv.dataDir, 'blobs'))).every((p) => !p.startsWith('m/')), { within: 3000 });
+    const gone = await eventually(async () => (await storeKeys(srv.dataDir, 'm/')).length === 0, { within: 3000 });
     assert.ok(gone, 'every blob removed within 3 s of recovery');
     process.stdout.write(`# S5: 200 blobs removed ${Date.now() - t0} ms after the store recovered\n`);
     assert.match((await c.get('/metrics')).text, /medialib_outbox_depth 0/);
@@ -120,7 +121,7 @@ test('S3: removals failing once then succeeding → deleted after retry, exactly
 test('S6: an unwritable spool directory → 503 JSON error, nothing stored, database intact', T, async () => {
   await withFaultyServer({}, async (srv, c) => {
     const m = await c.create(PNG_1x1);
-    const spool = path.join(srv.dataDir, 'blobs', '.tmp');
+    const spool = spoolDir(srv.dataDir);
     await fsp.rm(spool, { recursive: true });
     await fsp.writeFile(spool, 'not a directory'); // even root cannot create files in it
     try {

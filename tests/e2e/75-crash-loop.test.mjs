@@ -15,6 +15,7 @@ import { assertClean, faultFile, fsck, hasFaultHooks } from './lib/faults.mjs';
 import { makePng, sha256 } from './lib/files.mjs';
 import { sleep } from './lib/http.mjs';
 import { SLOW, startServer, walkDir } from './lib/server.mjs';
+import { spoolDir } from './lib/store.mjs';
 
 const TRIALS = Number(process.env.MEDIALIB_CRASH_TRIALS || 200);
 const skip = hasFaultHooks() ? false : 'needs a test build (MEDIALIB_TEST_FAULTS)';
@@ -49,7 +50,7 @@ test(`S4: ${TRIALS} crash trials during upload, replace and delete → 0 orphans
     srv = await startServer({ dataDir, env });
     // A kill mid-body leaves a spool file; the restarted server sweeps it.
     // (The new server's own files, of renders it started at once, are live.)
-    const spool = (await walkDir(path.join(dataDir, 'blobs', '.tmp')))
+    const spool = (await walkDir(spoolDir(dataDir)))
       .filter((f) => f.startsWith('up-') && !f.startsWith(`up-${srv.pid}-`));
     stats.spool_left += spool.length;
   }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { PNG_1x1 } from './files.mjs';
 import { fieldParts, multipart, request, sleep } from './http.mjs';
 import { walkDir } from './server.mjs';
+import { STORE_KIND, storeKeys } from './store.mjs';
 
 export const RFC3339_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 export const MEDIA_KEYS = [
@@ -135,9 +136,14 @@ export function assertMedia(m, base, expected = {}) {
 
 const SQLITE_FILE = /^medialib\.db(-wal|-shm|-journal)?$/;
 
-/** Files in the data dir other than the SQLite database files. */
+/**
+ * Files in the data dir other than the SQLite database files, and the blobs
+ * of its store as "blobs/<key>" (on S3 too: lib/store.mjs).
+ */
 export async function dataFiles(dataDir) {
-  return new Set((await walkDir(dataDir)).filter((p) => !SQLITE_FILE.test(p)));
+  const local = (await walkDir(dataDir)).filter((p) => !SQLITE_FILE.test(p));
+  if (STORE_KIND !== 's3') return new Set(local);
+  return new Set([...local, ...(await storeKeys(dataDir)).map((k) => `blobs/${k}`)]);
 }
 
 /**
@@ -154,9 +160,9 @@ export async function assertNoResidue(dataDir, before, { within = 3000 } = {}) {
   }
 }
 
-/** Blob files of one media under $DATA_DIR/blobs (keys m/<id>/...). */
+/** Stored blobs of one media (keys m/<id>/...), whatever the store. */
 export async function blobsOf(dataDir, id) {
-  return (await walkDir(path.join(dataDir, 'blobs'))).filter((p) => p.startsWith(`m/${id}/`));
+  return storeKeys(dataDir, `m/${id}/`);
 }
 
 /** Polls `fn` until it returns a truthy value or `within` ms pass; returns the last value. */

@@ -5,6 +5,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 
 import { BIN, dbEnv } from './server.mjs';
+import { backendEnv } from './store.mjs';
 
 /** Does this binary have the test-only fault hooks (MEDIALIB_TEST_FAULTS)? */
 export function hasFaultHooks() {
@@ -30,7 +31,7 @@ export async function faultFile(root) {
 export function fsck(dataDir, { repair = false } = {}) {
   const args = ['fsck', '--json', '--grace', '0', ...(repair ? ['--repair'] : [])];
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MEDIALIB_')));
-  const r = spawnSync(BIN, args, { env: { ...env, ...dbEnv(dataDir), MEDIALIB_DATA_DIR: dataDir, MEDIALIB_LOG: 'error' }, encoding: 'utf8' });
+  const r = spawnSync(BIN, args, { env: { ...env, ...dbEnv(dataDir), ...backendEnv(dataDir), MEDIALIB_DATA_DIR: dataDir, MEDIALIB_LOG: 'error' }, encoding: 'utf8' });
   assert.ok(r.status === 0 || r.status === 1, `fsck failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }

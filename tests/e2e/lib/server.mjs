@@ -10,6 +10,7 @@ import { after, afterEach, before, beforeEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { sleep } from './http.mjs';
+import { backendFor } from './store.mjs';
 
 export const BIN = process.env.MEDIALIB_BIN || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../build/medialib');
 const KEEP = process.env.MEDIALIB_E2E_KEEP === '1';
@@ -116,6 +117,8 @@ export async function startServer({ env = {}, openWrites = true, dataDir, readyT
   dataDir ??= path.join(root, 'data');
   await fsp.mkdir(dataDir, { recursive: true });
   const port = await freePort();
+  // The blob store (lib/store.mjs): $DATA_DIR/blobs, or a bucket of this data dir's own.
+  const backend = await backendFor(dataDir, env);
 
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith('MEDIALIB_') && !k.startsWith('CLOUDINARY_')),
@@ -130,6 +133,7 @@ export async function startServer({ env = {}, openWrites = true, dataDir, readyT
     MEDIALIB_EAGER_PRESETS: '',
     ...(openWrites ? { MEDIALIB_INSECURE_OPEN_WRITES: '1' } : {}),
     ...(env.MEDIALIB_DATABASE_URL ? {} : dbEnv(dataDir)),
+    ...backend.env,
     ...env,
   };
   // cwd is the temp root, so a relative path written by mistake lands where walkDir looks.

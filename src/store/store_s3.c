@@ -1,0 +1,1205 @@
+/*
+ * store_s3.c - blob store on S3 or an S3-compatible service (MinIO, s3rver).
+ *
+ * libcurl does the HTTP and signs each request with its built-in SigV4
+ * (CURLOPT_AWS_SIGV4). Debian 12's curl 7.88 does not add
+ * x-amz-content-sha256 itself, so every request sends "UNSIGNED-PAYLOAD"
+ * (which curl then signs as the payload hash); bodies are protected by TLS.
+ *
+ * Calls. Every call has a connect timeout; metadata calls (HEAD, DELETE,
+ * list, multipart create/complete/abort) a total timeout; data transfers
+ * fail when slower than 1 KiB/s for `timeout` seconds (a 1 GiB upload
+ * must not have a total deadline). Connection failures, timeouts, 5xx and
+ * 429 are retried up to `tries` attempts with exponential backoff and
+ * jitter, with the same key (PUT is idempotent). 403 and other 4xx are not
+ * retried. Errors carry S3's <Code> and <Message> in one line.
+ *
+ * Threads. A curl easy handle is used by one thread at a time: calls take
+ * one from a small pool (which keeps its connections alive between calls)
+ * and give it back. Streams (delivery) are driven by one thread per store
+ * running a curl multi handle, so no request thread ever waits on S3 while
+ * holding a connection of its event loop.
+ *
+ * put streams the spool file from disk: one PUT up to
+ * multipart_threshold, else a multipart upload whose parts are read from
+ * the file (pread) as curl sends them; memory stays flat whatever the size.
+ * Any failure aborts the multipart upload. A crash mid-upload leaves an
+ * incomplete multipart upload that S3 keeps (and bills) until aborted:
+ * configure the bucket's lifecycle rule AbortIncompleteMultipartUpload
+ * (e.g. after 1 day); the outbox intent removes the key itself.
+ *
+ * get (for the renderer) downloads into an unlinked temp file in the spool
+ * dir and returns its fd. Delivery uses open_read: a HEAD for size and
+ * mtime, then a stream that fetches only the range asked, through a
+ * bounded buffer (256 KiB), pausing the transfer while the client is slow.
+ * With MEDIALIB_S3_DELIVERY=redirect, delivery_url presigns a GET instead.
+ *
+ * Instances keep no state but temp files: everything is in the bucket.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/timeutil.h"
+#include "store/store_int.h"
+#include "store/store_s3.h"
+
+#define POOL_MAX 16
+#define ERRBODY_MAX (16 * 1024)
+#define XMLBODY_MAX (8 * 1024 * 1024) /* a list page of 1000 keys is ~300 KiB */
+#define STREAM_BUF (256 * 1024)
+#define MAX_PARTS 10000
+
+struct s3_stream;
+
+struct s3_store {
+  struct ml_store base;
+  struct ml_store_s3_url u;
+  char *access_key;
+  char *secret_key;
+  char sigv4[128]; /* "aws:amz:REGION:s3" */
+  int redirect;
+  int64_t presign_ttl;
+  /* idle easy handles (keep-alive connections) */
+  pthread_mutex_t pool_mu;
+  CURL *pool[POOL_MAX];
+  int npool;
+  /* the streamer: one thread driving every stream's transfer */
+  pthread_mutex_t st_mu;
+  pthread_t st_thread;
+  int st_running;
+  int st_stop;
+  CURLM *multi;
+  struct s3_stream *st_add; /* started by readers, not yet in multi */
+  struct s3_stream *st_del; /* closed by readers, to free */
+};
+
+/* ------------------------------------------------------------ transfers */
+
+struct xfer {
+  /* in */
+  const char *method; /* GET PUT POST DELETE HEAD */
+  const char *key;    /* "" for the bucket */
+  const char *query;  /* encoded, sorted by name (SigV4); "" for none */
+  const char *content_type;
+  const char *range; /* "bytes=a-b" or NULL */
+  int in_fd;         /* >= 0: upload in_len bytes of it from in_off */
+  int64_t in_off, in_len;
+  const char *in_mem; /* POST body (may be "") */
+  size_t in_mem_len;
+  int out_fd;         /* >= 0: the body of a 2xx answer goes there */
+  struct ml_buf *out; /* or here (bounded by its max) */
+  int metadata;       /* a short call: total timeout */
+  /* out */
+  long status;
+  char etag[128];
+  int64_t length;
+  time_t mtime;
+  char s3err[200]; /* "Code: Message" of an error answer */
+  /* private */
+  int64_t in_pos;
+  int local_errno;
+  struct ml_buf errbody;
+  CURL *h;
+};
+
+static CURL *pool_get(struct s3_store *s) {
+  CURL *h = NULL;
+  pthread_mutex_lock(&s->pool_mu);
+  if(s->npool > 0)
+    h = s->pool[--s->npool];
+  pthread_mutex_unlock(&s->pool_mu);
+  return h ? h : curl_easy_init();
+}
+
+static void pool_put(struct s3_store *s, CURL *h) {
+  if(!h)
+    return;
+  pthread_mutex_lock(&s->pool_mu);
+  if(s->npool < POOL_MAX) {
+    s->pool[s->npool++] = h;
+    h = NULL;
+  }
+  pthread_mutex_unlock(&s->pool_mu);
+  if(h)
+    curl_easy_cleanup(h);
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *arg) {
+  struct xfer *x = arg;
+  int64_t left = x->in_len - x->in_pos;
+  size_t want = size * nitems;
+  ssize_t n;
+  if(left <= 0)
+    return 0;
+  if((int64_t)want > left)
+    want = (size_t)left;
+  do
+    n = pread(x->in_fd, buf, want, (off_t)(x->in_off + x->in_pos));
+  while(n < 0 && errno == EINTR);
+  if(n < 0) {
+    x->local_errno = errno;
+    return CURL_READFUNC_ABORT;
+  }
+  if(n == 0) { /* the file shrank under us */
+    x->local_errno = EIO;
+    return CURL_READFUNC_ABORT;
+  }
+  x->in_pos += n;
+  return (size_t)n;
+}
+
+static int on_seek(void *arg, curl_off_t offset, int origin) {
+  struct xfer *x = arg;
+  if(origin != SEEK_SET || offset < 0 || offset > x->in_len)
+    return CURL_SEEKFUNC_FAIL;
+  x->in_pos = offset;
+  return CURL_SEEKFUNC_OK;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
+  struct xfer *x = arg;
+  size_t n = size * nmemb;
+  long status = 0;
+  curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+  if(status < 200 || status >= 300) { /* an error body: keep its start */
+    size_t room = x->errbody.max - x->errbody.len;
+    if(room)
+      ml_buf_add(&x->errbody, data, n < room ? n : room);
+    return n;
+  }
+  if(x->out_fd >= 0) {
+    size_t off = 0;
+    while(off < n) {
+      ssize_t w = write(x->out_fd, data + off, n - off);
+      if(w < 0 && errno == EINTR)
+        continue;
+      if(w < 0) {
+        x->local_errno = errno;
+        return 0;
+      }
+      off += (size_t)w;
+    }
+    return n;
+  }
+  if(x->out) {
+    if(ml_buf_add(x->out, data, n)) {
+      x->local_errno = EFBIG;
+      return 0;
+    }
+    return n;
+  }
+  return n;
+}
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *arg) {
+  struct xfer *x = arg;
+  size_t n = size * nitems;
+  if(n > 5 && !strncasecmp(line, "ETag:", 5)) {
+    size_t i = 5, j = n;
+    while(i < n && (line[i] == ' ' || line[i] == '\t'))
+      i++;
+    while(j > i && (line[j - 1] == '\r' || line[j - 1] == '\n' || line[j - 1] == ' '))
+      j--;
+    if(j - i < sizeof(x->etag)) {
+      memcpy(x->etag, line + i, j - i);
+      x->etag[j - i] = '\0';
+    }
+  }
+  return n;
+}
+
+/* The full URL of key (or the bucket) with an encoded query. */
+static ml_err make_url(const struct s3_store *s, const char *key, const char *query,
+                       struct ml_buf *url) {
+  struct ml_buf host, path;
+  ml_err rc;
+  ml_buf_init(&host, 1024);
+  ml_buf_init(&path, 4096);
+  rc = ml_store_s3_target(&s->u, key, &host, &path);
+  if(!rc)
+    rc = ml_buf_addf(url, "%s://%s%s%s%s", s->u.scheme, host.data, path.data ? path.data : "",
+                     query && *query ? "?" : "", query ? query : "");
+  ml_buf_free(&host);
+  ml_buf_free(&path);
+  return rc;
+}
+
+/* Options every request of the store has: signing, timeouts, protocols. */
+static void common_opts(const struct s3_store *s, CURL *h) {
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+  curl_easy_setopt(h, CURLOPT_USERNAME, s->access_key);
+  curl_easy_setopt(h, CURLOPT_PASSWORD, s->secret_key);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->u.connect_timeout_s);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+}
+
+static struct curl_slist *common_headers(const char *content_type, const char *range) {
+  struct curl_slist *l = NULL, *t;
+  char line[512];
+  l = curl_slist_append(NULL, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+  if(l && (t = curl_slist_append(l, "Expect:")))
+    l = t;
+  if(l && content_type) {
+    snprintf(line, sizeof(line), "Content-Type: %s", content_type);
+    if((t = curl_slist_append(l, line)))
+      l = t;
+  }
+  if(l && range) {
+    snprintf(line, sizeof(line), "Range: %s", range);
+    if((t = curl_slist_append(l, line)))
+      l = t;
+  }
+  return l;
+}
+
+/* One attempt. Returns the curl result; x->status etc. filled. */
+static CURLcode attempt(struct s3_store *s, struct xfer *x, const char *url) {
+  struct curl_slist *hdrs = common_headers(x->content_type, x->range);
+  CURLcode cc;
+  CURL *h = x->h;
+  curl_off_t len = -1, ft = -1;
+  if(!hdrs)
+    return CURLE_OUT_OF_MEMORY;
+  curl_easy_reset(h);
+  common_opts(s, h);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+  if(x->metadata) {
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, s->u.timeout_s);
+  } else {
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->u.timeout_s);
+  }
+  if(!strcmp(x->method, "HEAD")) {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if(!strcmp(x->method, "PUT")) {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, x);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->in_len);
+  } else if(!strcmp(x->method, "POST")) {
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->in_mem_len);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, x->in_mem ? x->in_mem : "");
+  } else if(!strcmp(x->method, "DELETE")) {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+  }
+  cc = curl_easy_perform(h);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+  if(curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) == CURLE_OK)
+    x->length = len;
+  if(curl_easy_getinfo(h, CURLINFO_FILETIME_T, &ft) == CURLE_OK && ft >= 0)
+    x->mtime = (time_t)ft;
+  curl_slist_free_all(hdrs);
+  return cc;
+}
+
+static int transport_retriable(CURLcode cc) {
+  switch(cc) {
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM: return 1;
+  default: return 0;
+  }
+}
+
+static ml_err errno_err(int e) {
+  if(e == ENOSPC || e == EDQUOT)
+    return ML_ERR_INSUFFICIENT_STORAGE;
+  if(e == ENOMEM)
+    return ML_ERR_NOMEM;
+  return ML_ERR_IO;
+}
+
+/* 100 ms, 200 ms, 400 ms ... (at most 5 s) plus up to 100 ms of jitter. */
+static void backoff(int attempt_no) {
+  int64_t ms = 100LL << (attempt_no - 1 < 6 ? attempt_no - 1 : 6);
+  struct timespec ts;
+  if(ms > 5000)
+    ms = 5000;
+  ms += (int64_t)((ml_mono_ns() >> 10) % 100);
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+  nanosleep(&ts, NULL);
+}
+
+/* Runs x with retries. ML_OK for 2xx; ML_ERR_NOT_FOUND for 404 (no
+ * message: the caller decides what a missing key means); otherwise the
+ * error, with "what: detail" in eb. */
+static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) {
+  struct ml_buf url;
+  ml_err rc = ML_OK;
+  ml_buf_init(&url, 8192);
+  ml_buf_init(&x->errbody, ERRBODY_MAX);
+  x->h = pool_get(s);
+  if(!x->h) {
+    rc = ml_fail(eb, ML_ERR_NOMEM, "S3: cannot make a curl handle");
+    goto out;
+  }
+  rc = make_url(s, x->key, x->query, &url);
+  if(rc)
+    goto out;
+  for(int n = 1;; n++) {
+    CURLcode cc;
+    int retry = 0;
+    x->status = 0;
+    x->etag[0] = '\0';
+    x->s3err[0] = '\0';
+    x->length = -1;
+    x->mtime = 0;
+    x->in_pos = 0;
+    x->local_errno = 0;
+    ml_buf_reset(&x->errbody);
+    if(x->out)
+      ml_buf_reset(x->out);
+    if(x->out_fd >= 0 && (ftruncate(x->out_fd, 0) || lseek(x->out_fd, 0, SEEK_SET) < 0)) {
+      rc = ml_fail(eb, errno_err(errno), "S3 %s %s: temp file: %s", x->method, x->key,
+                   strerror(errno));
+      goto out;
+    }
+    cc = attempt(s, x, url.data);
+    if(cc == CURLE_OK && x->status >= 200 && x->status < 300) {
+      rc = ML_OK;
+      goto out;
+    }
+    if(cc == CURLE_OK) {
+      if(!ml_store_s3_parse_error(x->errbody.data ? x->errbody.data : "", x->errbody.len, x->s3err,
+                                  sizeof(x->s3err)))
+        snprintf(x->s3err, sizeof(x->s3err), "HTTP %ld", x->status);
+      if(x->status == 404 && strncmp(x->s3err, "NoSuchBucket", 12)) {
+        rc = ML_ERR_NOT_FOUND;
+        goto out;
+      }
+      retry = x->status >= 500 || x->status == 429;
+      if(!retry || n >= s->u.tries) {
+        rc = ml_fail(eb,
+                     x->status >= 500 || x->status == 429 || x->status == 403 || x->status == 401 ||
+                             x->status == 404
+                         ? ML_ERR_STORAGE_UNAVAILABLE
+                         : ML_ERR_IO,
+                     "S3 %s %s: %ld %s%s", x->method, *x->key ? x->key : "(bucket)", x->status,
+                     x->s3err, retry ? " (after retries)" : "");
+        goto out;
+      }
+    } else if(x->local_errno) {
+      rc = ml_fail(eb, x->local_errno == EFBIG ? ML_ERR_IO : errno_err(x->local_errno),
+                   "S3 %s %s: %s", x->method, *x->key ? x->key : "(bucket)",
+                   x->local_errno == EFBIG ? "answer too large" : strerror(x->local_errno));
+      goto out;
+    } else {
+      retry = transport_retriable(cc);
+      if(!retry || n >= s->u.tries) {
+        rc = ml_fail(eb, cc == CURLE_OUT_OF_MEMORY ? ML_ERR_NOMEM : ML_ERR_STORAGE_UNAVAILABLE,
+                     "S3 %s %s: %s%s", x->method, *x->key ? x->key : "(bucket)",
+                     curl_easy_strerror(cc), retry ? " (after retries)" : "");
+        goto out;
+      }
+    }
+    backoff(n);
+  }
+out:
+  pool_put(s, x->h);
+  x->h = NULL;
+  ml_buf_free(&x->errbody);
+  ml_buf_free(&url);
+  return rc;
+}
+
+static void xfer_init(struct xfer *x, const char *method, const char *key, const char *query) {
+  memset(x, 0, sizeof(*x));
+  x->method = method;
+  x->key = key;
+  x->query = query ? query : "";
+  x->in_fd = -1;
+  x->out_fd = -1;
+}
+
+/* ------------------------------------------------------------------ put */
+
+static ml_err put_single(struct s3_store *s, const char *key, int fd, int64_t size,
+                         const char *content_type, struct ml_errbuf *eb) {
+  struct xfer x;
+  xfer_init(&x, "PUT", key, NULL);
+  x.content_type = content_type;
+  x.in_fd = fd;
+  x.in_len = size;
+  return s3_call(s, &x, eb);
+}
+
+static void abort_multipart(struct s3_store *s, const char *key, const char *upload_id) {
+  struct ml_errbuf ignored = {{0}};
+  struct ml_buf q;
+  struct xfer x;
+  ml_buf_init(&q, 2048);
+  if(!ml_buf_adds(&q, "uploadId=") && !ml_store_s3_uri_encode(&q, upload_id, 0)) {
+    xfer_init(&x, "DELETE", key, q.data);
+    x.metadata = 1;
+    s3_call(s, &x, &ignored); /* best effort: the lifecycle rule is the backstop */
+  }
+  ml_buf_free(&q);
+}
+
+static ml_err put_multipart(struct s3_store *s, const char *key, int fd, int64_t size,
+                            const char *content_type, struct ml_errbuf *eb) {
+  struct ml_buf body, q, done;
+  struct xfer x;
+  char upload_id[1024] = "";
+  int64_t part = s->u.part_size, nparts;
+  ml_err rc;
+  if((size + part - 1) / part > MAX_PARTS)
+    part = (size + MAX_PARTS - 1) / MAX_PARTS;
+  nparts = (size + part - 1) / part;
+  ml_buf_init(&body, 64 * 1024);
+  ml_buf_init(&q, 4096);
+  ml_buf_init(&done, (size_t)nparts * 160 + 256);
+  /* 1. Create. */
+  xfer_init(&x, "POST", key, "uploads=");
+  x.content_type = content_type;
+  x.metadata = 1;
+  x.in_mem = "";
+  x.out = &body;
+  rc = s3_call(s, &x, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 create multipart upload %s: 404", key);
+  if(rc)
+    goto out;
+  if(ml_store_s3_xml_text(body.data ? body.data : "", body.len, "UploadId", upload_id,
+                          sizeof(upload_id)) ||
+     !upload_id[0]) {
+    rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 create multipart upload %s: no UploadId", key);
+    goto out;
+  }
+  rc = ml_buf_adds(&done, "<CompleteMultipartUpload>");
+  /* 2. Parts, read from the file as they are sent. */
+  for(int64_t i = 0; !rc && i < nparts; i++) {
+    int64_t off = i * part, len = size - off < part ? size - off : part;
+    ml_buf_reset(&q);
+    rc = ml_buf_addf(&q, "partNumber=%lld&uploadId=", (long long)(i + 1));
+    if(!rc)
+      rc = ml_store_s3_uri_encode(&q, upload_id, 0);
+    if(rc)
+      break;
+    xfer_init(&x, "PUT", key, q.data);
+    x.in_fd = fd;
+    x.in_off = off;
+    x.in_len = len;
+    rc = s3_call(s, &x, eb);
+    if(rc == ML_ERR_NOT_FOUND)
+      rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 upload part %lld of %s: 404 NoSuchUpload",
+                   (long long)(i + 1), key);
+    if(!rc && !x.etag[0])
+      rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 upload part %lld of %s: no ETag",
+                   (long long)(i + 1), key);
+    if(!rc) /* the ETag is quoted text: no '<' or '&' in it to escape */
+      rc = ml_buf_addf(&done, "<Part><PartNumber>%lld</PartNumber><ETag>%s</ETag></Part>",
+                       (long long)(i + 1), x.etag);
+  }
+  if(!rc)
+    rc = ml_buf_adds(&done, "</CompleteMultipartUpload>");
+  if(rc)
+    goto out;
+  /* 3. Complete. S3 may answer 200 and still fail, in the body. */
+  ml_buf_reset(&q);
+  rc = ml_buf_adds(&q, "uploadId=");
+  if(!rc)
+    rc = ml_store_s3_uri_encode(&q, upload_id, 0);
+  if(rc)
+    goto out;
+  xfer_init(&x, "POST", key, q.data);
+  x.in_mem = done.data;
+  x.in_mem_len = done.len;
+  x.content_type = "application/xml";
+  x.out = &body;
+  x.metadata = 1;
+  rc = s3_call(s, &x, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 complete multipart upload %s: 404", key);
+  if(!rc) {
+    char err[200];
+    if(ml_store_s3_parse_error(body.data ? body.data : "", body.len, err, sizeof(err)))
+      rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 complete multipart upload %s: %s", key, err);
+  }
+out:
+  if(rc && upload_id[0])
+    abort_multipart(s, key, upload_id);
+  ml_buf_free(&body);
+  ml_buf_free(&q);
+  ml_buf_free(&done);
+  return rc;
+}
+
+static ml_err s3_put(struct ml_store *st, const char *key, const char *src_path,
+                     const char *content_type, struct ml_errbuf *eb) {
+  struct s3_store *s = (struct s3_store *)st;
+  struct stat sb;
+  ml_err rc;
+  int fd = open(src_path, O_RDONLY | O_CLOEXEC);
+  if(fd < 0)
+    return ml_fail(eb, ML_ERR_IO, "open %s: %s", src_path, strerror(errno));
+  if(fstat(fd, &sb)) {
+    rc = ml_fail(eb, ML_ERR_IO, "stat %s: %s", src_path, strerror(errno));
+  } else if(sb.st_size > s->u.multipart_threshold) {
+    rc = put_multipart(s, key, fd, sb.st_size, content_type, eb);
+  } else {
+    rc = put_single(s, key, fd, sb.st_size, content_type, eb);
+    if(rc == ML_ERR_NOT_FOUND)
+      rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 PUT %s: 404", key);
+  }
+  close(fd);
+  if(!rc)
+    unlink(src_path); /* consumed, as the contract says */
+  return rc;
+}
+
+/* ------------------------------------------------------ get, stat, remove */
+
+static ml_err s3_get(struct ml_store *st, const char *key, struct ml_blob *out,
+                     struct ml_errbuf *eb) {
+  struct s3_store *s = (struct s3_store *)st;
+  char tmpl[4096];
+  struct xfer x;
+  struct stat sb;
+  ml_err rc;
+  int fd;
+  if((size_t)snprintf(tmpl, sizeof(tmpl), "%s/s3get-XXXXXX", s->base.spool_dir) >= sizeof(tmpl))
+    return ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
+  fd = mkostemp(tmpl, O_CLOEXEC);
+  if(fd < 0)
+    return ml_fail(eb, errno_err(errno), "S3 GET %s: temp file in %s: %s", key, s->base.spool_dir,
+                   strerror(errno));
+  unlink(tmpl); /* nothing to clean after a crash */
+  xfer_init(&x, "GET", key, NULL);
+  x.out_fd = fd;
+  rc = s3_call(s, &x, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "S3 GET %s: no such key", key);
+  if(!rc && (fstat(fd, &sb) || lseek(fd, 0, SEEK_SET) < 0))
+    rc = ml_fail(eb, ML_ERR_IO, "S3 GET %s: temp file: %s", key, strerror(errno));
+  if(rc) {
+    close(fd);
+    return rc;
+  }
+  out->fd = fd;
+  out->size = sb.st_size;
+  out->mtime = x.mtime;
+  out->stream = NULL;
+  return ML_OK;
+}
+
+static ml_err s3_stat(struct ml_store *st, const char *key, struct ml_blob *out,
+                      struct ml_errbuf *eb) {
+  struct s3_store *s = (struct s3_store *)st;
+  struct xfer x;
+  ml_err rc;
+  xfer_init(&x, "HEAD", key, NULL);
+  x.metadata = 1;
+  rc = s3_call(s, &x, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "S3 HEAD %s: no such key", key);
+  if(rc)
+    return rc;
+  if(x.length < 0)
+    return ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 HEAD %s: no Content-Length", key);
+  out->fd = -1;
+  out->stream = NULL;
+  out->size = x.length;
+  out->mtime = x.mtime;
+  return ML_OK;
+}
+
+static ml_err s3_remove(struct ml_store *st, const char *key, struct ml_errbuf *eb) {
+  struct s3_store *s = (struct s3_store *)st;
+  struct xfer x;
+  ml_err rc;
+  xfer_init(&x, "DELETE", key, NULL);
+  x.metadata = 1;
+  rc = s3_call(s, &x, eb);
+  return rc == ML_ERR_NOT_FOUND ? ML_OK : rc; /* missing counts as removed */
+}
+
+/* ----------------------------------------------------------------- list */
+
+struct list_walk {
+  const struct s3_store *s;
+  int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms);
+  void *ctx;
+};
+
+/* Keys come back with the store's prefix; ours are valid keys under it,
+ * anything else in the bucket is not ours to report. */
+static int list_item(void *ctx, const char *key, int64_t size, int64_t mtime_ms) {
+  struct list_walk *w = ctx;
+  size_t plen = strlen(w->s->u.prefix);
+  if(strncmp(key, w->s->u.prefix, plen) || !ml_store_key_valid(key + plen))
+    return 0;
+  return w->cb(w->ctx, key + plen, size, mtime_ms);
+}
+
+static ml_err list_pages(struct s3_store *s, const char *prefix, int max_pages,
+                         int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms),
+                         void *ctx, struct ml_errbuf *eb) {
+  struct list_walk w = {s, cb, ctx};
+  struct ml_buf body, q, full;
+  char token[2048] = "";
+  int truncated = 1, stopped = 0, pages = 0;
+  ml_err rc = ML_OK;
+  ml_buf_init(&body, XMLBODY_MAX);
+  ml_buf_init(&q, 8192);
+  ml_buf_init(&full, 1024);
+  rc = ml_buf_addf(&full, "%s%s", s->u.prefix, prefix);
+  while(!rc && truncated && !stopped && (max_pages <= 0 || pages < max_pages)) {
+    struct xfer x;
+    ml_buf_reset(&q);
+    /* parameters in SigV4 order: sorted by name */
+    if(token[0]) {
+      rc = ml_buf_adds(&q, "continuation-token=");
+      if(!rc)
+        rc = ml_store_s3_uri_encode(&q, token, 0);
+      if(!rc)
+        rc = ml_buf_addc(&q, '&');
+    }
+    if(!rc)
+      rc = ml_buf_addf(
+          &q, "list-type=2&max-keys=%d&prefix=", max_pages == 1 && pages == 0 ? 1 : s->u.list_page);
+    if(!rc)
+      rc = ml_store_s3_uri_encode(&q, full.data ? full.data : "", 0);
+    if(rc)
+      break;
+    xfer_init(&x, "GET", "", q.data);
+    x.out = &body;
+    x.metadata = 1;
+    rc = s3_call(s, &x, eb);
+    if(rc == ML_ERR_NOT_FOUND)
+      rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 list: 404");
+    if(!rc)
+      rc = ml_store_s3_parse_list(body.data ? body.data : "", body.len, list_item, &w, &truncated,
+                                  token, sizeof(token), &stopped, eb);
+    pages++;
+  }
+  ml_buf_free(&body);
+  ml_buf_free(&q);
+  ml_buf_free(&full);
+  return rc;
+}
+
+static ml_err s3_list(struct ml_store *st, const char *prefix,
+                      int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms),
+                      void *ctx, struct ml_errbuf *eb) {
+  return list_pages((struct s3_store *)st, prefix, 0, cb, ctx, eb);
+}
+
+static int count_none(void *ctx, const char *key, int64_t size, int64_t mtime_ms) {
+  (void)ctx;
+  (void)key;
+  (void)size;
+  (void)mtime_ms;
+  return 0;
+}
+
+/* One list call of one key: the bucket exists, and we may read it. */
+static ml_err s3_ping(struct ml_store *st, struct ml_errbuf *eb) {
+  return list_pages((struct s3_store *)st, "", 1, count_none, NULL, eb);
+}
+
+/* ----------------------------------------------------------- redirects */
+
+static ml_err s3_delivery_url(struct ml_store *st, const char *key, const char *content_type,
+                              const char *disposition, struct ml_buf *out, int64_t *max_age,
+                              struct ml_errbuf *eb) {
+  struct s3_store *s = (struct s3_store *)st;
+  struct ml_store_s3_param p[2];
+  struct ml_buf host, path;
+  size_t n = 0;
+  ml_err rc;
+  if(!s->redirect)
+    return ML_ERR_NOT_IMPLEMENTED;
+  if(disposition)
+    p[n++] = (struct ml_store_s3_param){"response-content-disposition", disposition};
+  if(content_type)
+    p[n++] = (struct ml_store_s3_param){"response-content-type", content_type};
+  ml_buf_init(&host, 1024);
+  ml_buf_init(&path, 4096);
+  rc = ml_store_s3_target(&s->u, key, &host, &path);
+  if(!rc)
+    rc = ml_store_s3_presign(s->access_key, s->secret_key, s->u.region, "GET", s->u.scheme,
+                             host.data, path.data, p, n, time(NULL), s->presign_ttl, out, eb);
+  /* Cached redirects must expire well before the URL they point to. */
+  *max_age = s->presign_ttl / 2;
+  ml_buf_free(&host);
+  ml_buf_free(&path);
+  return rc;
+}
+
+/* -------------------------------------------------------------- streams */
+
+enum { ST_NEW, ST_RUNNING, ST_DONE, ST_FAILED };
+
+struct s3_stream {
+  struct ml_blob_stream base;
+  struct s3_store *s;
+  struct s3_stream *next; /* in st_add, st_del or the streamer's active list */
+  char *url;
+  uint64_t start, len; /* the range asked for */
+  /* guarded by mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;
+  int started;
+  int closing;
+  int paused;
+  int waking; /* a wake call is running: close waits for it */
+  void (*wake)(void *arg);
+  void *wake_arg;
+  uint64_t received;  /* bytes of the range that arrived */
+  uint64_t delivered; /* bytes handed to the reader */
+  char *buf;
+  size_t off, n;
+  /* the streamer thread's alone */
+  CURL *h;
+  struct curl_slist *hdrs;
+  int tries;
+  long status;
+};
+
+static void stream_free(struct s3_stream *st) {
+  if(st->h)
+    curl_easy_cleanup(st->h);
+  curl_slist_free_all(st->hdrs);
+  pthread_mutex_destroy(&st->mu);
+  pthread_cond_destroy(&st->cv);
+  ml_free(st->buf);
+  ml_free(st->url);
+  ml_free(st);
+}
+
+/* Calls the reader's wake, if it waits, outside the lock; mu held on entry
+ * and on return. */
+static void stream_wake_locked(struct s3_stream *st) {
+  void (*wake)(void *) = st->wake;
+  void *arg = st->wake_arg;
+  if(!wake || st->closing)
+    return;
+  st->wake = NULL;
+  st->waking++;
+  pthread_mutex_unlock(&st->mu);
+  wake(arg);
+  pthread_mutex_lock(&st->mu);
+  st->waking--;
+  pthread_cond_broadcast(&st->cv);
+}
+
+static size_t stream_on_write(char *data, size_t size, size_t nmemb, void *arg) {
+  struct s3_stream *st = arg;
+  size_t len = size * nmemb;
+  pthread_mutex_lock(&st->mu);
+  if(st->closing || st->status != 206 || st->received + len > st->len) {
+    pthread_mutex_unlock(&st->mu);
+    return 0; /* abort: gone, an error answer, or more than the range */
+  }
+  if(STREAM_BUF - st->n < len) {
+    st->paused = 1;
+    pthread_mutex_unlock(&st->mu);
+    return CURL_WRITEFUNC_PAUSE; /* curl keeps the bytes and offers them again */
+  }
+  if(st->off + st->n + len > STREAM_BUF) {
+    memmove(st->buf, st->buf + st->off, st->n);
+    st->off = 0;
+  }
+  memcpy(st->buf + st->off + st->n, data, len);
+  st->n += len;
+  st->received += len;
+  stream_wake_locked(st);
+  pthread_mutex_unlock(&st->mu);
+  return len;
+}
+
+static size_t stream_on_header(char *line, size_t size, size_t nitems, void *arg) {
+  struct s3_stream *st = arg;
+  size_t n = size * nitems;
+  long status = 0;
+  if(n > 5 && !strncmp(line, "HTTP/", 5)) {
+    /* the status line of this answer: "HTTP/1.1 206 Partial Content" */
+    const char *sp = memchr(line, ' ', n);
+    if(sp)
+      status = strtol(sp + 1, NULL, 10);
+    st->status = status;
+  }
+  return n;
+}
+
+/* (Re)starts the transfer of what is left of the range. Streamer thread. */
+static int stream_begin(struct s3_stream *st) {
+  struct s3_store *s = st->s;
+  char range[64];
+  uint64_t got;
+  pthread_mutex_lock(&st->mu);
+  got = st->received;
+  pthread_mutex_unlock(&st->mu);
+  if(ml_store_s3_range(st->start + got, st->len - got, range, sizeof(range)))
+    return -1;
+  if(!st->h)
+    st->h = curl_easy_init();
+  if(!st->h)
+    return -1;
+  curl_slist_free_all(st->hdrs);
+  st->hdrs = common_headers(NULL, range);
+  if(!st->hdrs)
+    return -1;
+  curl_easy_reset(st->h);
+  common_opts(s, st->h);
+  curl_easy_setopt(st->h, CURLOPT_URL, st->url);
+  curl_easy_setopt(st->h, CURLOPT_HTTPHEADER, st->hdrs);
+  curl_easy_setopt(st->h, CURLOPT_WRITEFUNCTION, stream_on_write);
+  curl_easy_setopt(st->h, CURLOPT_WRITEDATA, st);
+  curl_easy_setopt(st->h, CURLOPT_HEADERFUNCTION, stream_on_header);
+  curl_easy_setopt(st->h, CURLOPT_HEADERDATA, st);
+  curl_easy_setopt(st->h, CURLOPT_PRIVATE, st);
+  /* A paused transfer is exempt from the speed check: a slow client only
+   * pauses it. */
+  curl_easy_setopt(st->h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl_easy_setopt(st->h, CURLOPT_LOW_SPEED_TIME, s->u.timeout_s);
+  st->status = 0;
+  st->tries++;
+  return curl_multi_add_handle(s->multi, st->h) == CURLM_OK ? 0 : -1;
+}
+
+static void stream_finish(struct s3_stream *st, CURLcode cc) {
+  struct s3_store *s = st->s;
+  int again;
+  curl_multi_remove_handle(s->multi, st->h);
+  pthread_mutex_lock(&st->mu);
+  if(cc == CURLE_OK && st->status == 206 && st->received == st->len) {
+    st->state = ST_DONE;
+  } else {
+    /* A broken transfer resumes from where it stopped; a 4xx does not. */
+    again = !st->closing && st->tries < s->u.tries &&
+            (transport_retriable(cc) || st->status >= 500 || st->status == 429 ||
+             (cc == CURLE_OK && st->status == 206));
+    pthread_mutex_unlock(&st->mu);
+    if(again && stream_begin(st) == 0)
+      return;
+    pthread_mutex_lock(&st->mu);
+    st->state = ST_FAILED;
+  }
+  stream_wake_locked(st);
+  pthread_mutex_unlock(&st->mu);
+}
+
+static void *streamer_main(void *arg) {
+  struct s3_store *s = arg;
+  struct s3_stream *active = NULL;
+  for(;;) {
+    struct s3_stream *add, *del, **pp;
+    CURLMsg *msg;
+    int running = 0, left = 0, stop;
+    pthread_mutex_lock(&s->st_mu);
+    add = s->st_add;
+    del = s->st_del;
+    s->st_add = s->st_del = NULL;
+    stop = s->st_stop;
+    pthread_mutex_unlock(&s->st_mu);
+    while(add) {
+      struct s3_stream *st = add;
+      add = st->next;
+      st->next = active;
+      active = st;
+      if(stream_begin(st)) {
+        pthread_mutex_lock(&st->mu);
+        st->state = ST_FAILED;
+        stream_wake_locked(st);
+        pthread_mutex_unlock(&st->mu);
+      }
+    }
+    while(del) {
+      struct s3_stream *st = del;
+      del = st->next;
+      for(pp = &active; *pp; pp = &(*pp)->next) {
+        if(*pp == st) {
+          *pp = st->next;
+          break;
+        }
+      }
+      if(st->h)
+        curl_multi_remove_handle(s->multi, st->h);
+      stream_free(st);
+    }
+    if(stop)
+      break;
+    /* Resume transfers whose reader made room. */
+    for(struct s3_stream *st = active; st; st = st->next) {
+      int resume;
+      pthread_mutex_lock(&st->mu);
+      resume = st->paused && STREAM_BUF - st->n >= CURL_MAX_WRITE_SIZE;
+      if(resume)
+        st->paused = 0;
+      pthread_mutex_unlock(&st->mu);
+      if(resume)
+        curl_easy_pause(st->h, CURLPAUSE_CONT);
+    }
+    curl_multi_perform(s->multi, &running);
+    while((msg = curl_multi_info_read(s->multi, &left))) {
+      struct s3_stream *st = NULL;
+      if(msg->msg != CURLMSG_DONE)
+        continue;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&st);
+      if(st)
+        stream_finish(st, msg->data.result);
+    }
+    curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+  }
+  while(active) { /* streams still open at close: their readers are gone */
+    struct s3_stream *st = active;
+    active = st->next;
+    if(st->h)
+      curl_multi_remove_handle(s->multi, st->h);
+    stream_free(st);
+  }
+  return NULL;
+}
+
+static void stream_range(struct ml_blob_stream *b, uint64_t start, uint64_t len) {
+  struct s3_stream *st = (struct s3_stream *)b;
+  pthread_mutex_lock(&st->mu);
+  if(!st->started) {
+    st->start = start;
+    st->len = len;
+  }
+  pthread_mutex_unlock(&st->mu);
+}
+
+static ssize_t stream_read(struct ml_blob_stream *b, char *buf, size_t max, void (*wake)(void *arg),
+                           void *arg) {
+  struct s3_stream *st = (struct s3_stream *)b;
+  struct s3_store *s = st->s;
+  ssize_t ret;
+  int nudge = 0;
+  pthread_mutex_lock(&st->mu);
+  if(!st->started) {
+    st->started = 1;
+    if(st->len == 0) {
+      st->state = ST_DONE;
+    } else {
+      st->state = ST_RUNNING;
+      pthread_mutex_unlock(&st->mu);
+      pthread_mutex_lock(&s->st_mu);
+      st->next = s->st_add;
+      s->st_add = st;
+      pthread_mutex_unlock(&s->st_mu);
+      curl_multi_wakeup(s->multi);
+      pthread_mutex_lock(&st->mu);
+    }
+  }
+  if(st->n > 0) {
+    size_t k = st->n < max ? st->n : max;
+    memcpy(buf, st->buf + st->off, k);
+    st->off += k;
+    st->n -= k;
+    st->delivered += k;
+    if(st->n == 0)
+      st->off = 0;
+    nudge = st->paused;
+    ret = (ssize_t)k;
+  } else if(st->delivered == st->len) {
+    ret = 0; /* the whole range is out, whether or not curl has said it is done */
+  } else if(st->state == ST_DONE) {
+    ret = ML_BLOB_FAILED;
+  } else if(st->state == ST_FAILED) {
+    ret = ML_BLOB_FAILED;
+  } else {
+    st->wake = wake;
+    st->wake_arg = arg;
+    ret = ML_BLOB_WAIT;
+  }
+  pthread_mutex_unlock(&st->mu);
+  if(nudge)
+    curl_multi_wakeup(s->multi);
+  return ret;
+}
+
+static void stream_close(struct ml_blob_stream *b) {
+  struct s3_stream *st = (struct s3_stream *)b;
+  struct s3_store *s = st->s;
+  int started;
+  pthread_mutex_lock(&st->mu);
+  st->closing = 1;
+  st->wake = NULL;
+  while(st->waking)
+    pthread_cond_wait(&st->cv, &st->mu);
+  started = st->started && st->len > 0;
+  pthread_mutex_unlock(&st->mu);
+  if(!started) {
+    stream_free(st);
+    return;
+  }
+  pthread_mutex_lock(&s->st_mu);
+  st->next = s->st_del;
+  s->st_del = st;
+  pthread_mutex_unlock(&s->st_mu);
+  curl_multi_wakeup(s->multi);
+}
+
+static const struct ml_blob_stream_ops stream_ops = {stream_range, stream_read, stream_close};
+
+static ml_err s3_open_read(struct ml_store *st, const char *key, struct ml_blob *out,
+                           struct ml_errbuf *eb) {
+  struct s3_store *s = (struct s3_store *)st;
+  struct s3_stream *sm;
+  struct ml_buf url;
+  ml_err rc = s3_stat(st, key, out, eb);
+  if(rc)
+    return rc;
+  sm = ml_calloc(1, sizeof(*sm));
+  if(!sm)
+    return ml_fail(eb, ML_ERR_NOMEM, "S3: out of memory for a stream");
+  sm->buf = ml_malloc(STREAM_BUF);
+  ml_buf_init(&url, 8192);
+  rc = sm->buf ? make_url(s, key, NULL, &url) : ML_ERR_NOMEM;
+  if(rc) {
+    ml_free(sm->buf);
+    ml_free(sm);
+    ml_buf_free(&url);
+    return ml_fail(eb, rc, "S3: out of memory for a stream");
+  }
+  sm->url = ml_buf_take(&url, NULL);
+  sm->base.ops = &stream_ops;
+  sm->s = s;
+  sm->start = 0;
+  sm->len = (uint64_t)out->size;
+  pthread_mutex_init(&sm->mu, NULL);
+  pthread_cond_init(&sm->cv, NULL);
+  out->stream = &sm->base;
+  return ML_OK;
+}
+
+/* ---------------------------------------------------------- open, close */
+
+static void s3_close(struct ml_store *st) {
+  struct s3_store *s = (struct s3_store *)st;
+  if(s->st_running) {
+    pthread_mutex_lock(&s->st_mu);
+    s->st_stop = 1;
+    pthread_mutex_unlock(&s->st_mu);
+    curl_multi_wakeup(s->multi);
+    pthread_join(s->st_thread, NULL);
+  }
+  if(s->multi)
+    curl_multi_cleanup(s->multi);
+  for(int i = 0; i < s->npool; i++)
+    curl_easy_cleanup(s->pool[i]);
+  pthread_mutex_destroy(&s->pool_mu);
+  pthread_mutex_destroy(&s->st_mu);
+  if(s->secret_key)
+    memset(s->secret_key, 0, strlen(s->secret_key));
+  ml_free(s->secret_key);
+  ml_free(s->access_key);
+  ml_free(s->base.spool_dir);
+  ml_free(s);
+}
+
+static const struct ml_store_ops s3_ops = {"s3",         s3_close,       s3_put,  s3_get,
+                                           s3_remove,    s3_list,        s3_ping, s3_stat,
+                                           s3_open_read, s3_delivery_url};
+
+static ml_err mkdir_p(const char *dir, struct ml_errbuf *eb) {
+  char path[4096];
+  size_t n = strlen(dir);
+  if(n == 0 || n >= sizeof(path))
+    return ml_fail(eb, ML_ERR_CONFIG, "bad spool dir");
+  memcpy(path, dir, n + 1);
+  for(char *p = path + 1;; p++) {
+    if(*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if(mkdir(path, 0700) && errno != EEXIST)
+        return ml_fail(eb, errno_err(errno), "mkdir %s: %s", path, strerror(errno));
+      *p = c;
+      if(!c)
+        break;
+    }
+  }
+  return ML_OK;
+}
+
+ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out,
+                        struct ml_errbuf *eb) {
+  struct s3_store *s;
+  ml_err rc;
+  const char *delivery = o->s3_delivery && *o->s3_delivery ? o->s3_delivery : "proxy";
+  if(!o->s3_access_key || !*o->s3_access_key || !o->s3_secret_key || !*o->s3_secret_key)
+    return ml_fail(eb, ML_ERR_CONFIG,
+                   "S3 storage needs credentials: MEDIALIB_S3_ACCESS_KEY and "
+                   "MEDIALIB_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
+  if(strcmp(delivery, "proxy") && strcmp(delivery, "redirect"))
+    return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_S3_DELIVERY: '%s' is not proxy or redirect",
+                   delivery);
+  if(!o->spool_dir || !*o->spool_dir)
+    return ml_fail(eb, ML_ERR_CONFIG, "S3 storage needs a local spool dir");
+  s = ml_calloc(1, sizeof(*s));
+  if(!s)
+    return ML_ERR_NOMEM;
+  pthread_mutex_init(&s->pool_mu, NULL);
+  pthread_mutex_init(&s->st_mu, NULL);
+  s->base.ops = &s3_ops;
+  rc = ml_store_s3_url_parse(o->url, &s->u, eb);
+  if(rc)
+    goto out;
+  snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->u.region);
+  s->redirect = !strcmp(delivery, "redirect");
+  s->presign_ttl = o->s3_presign_ttl > 0 ? o->s3_presign_ttl : 3600;
+  if(s->presign_ttl > 7 * 86400) {
+    rc = ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_S3_PRESIGN_TTL: at most 7 days");
+    goto out;
+  }
+  s->access_key = ml_strdup(o->s3_access_key);
+  s->secret_key = ml_strdup(o->s3_secret_key);
+  s->base.spool_dir = ml_strdup(o->spool_dir);
+  if(!s->access_key || !s->secret_key || !s->base.spool_dir) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+  rc = mkdir_p(s->base.spool_dir, eb);
+  if(rc)
+    goto out;
+  s->multi = curl_multi_init();
+  if(!s->multi) {
+    rc = ml_fail(eb, ML_ERR_NOMEM, "S3: cannot make a curl multi handle");
+    goto out;
+  }
+  if(pthread_create(&s->st_thread, NULL, streamer_main, s)) {
+    rc = ml_fail(eb, ML_ERR_NOMEM, "S3: cannot start the stream thread");
+    goto out;
+  }
+  s->st_running = 1;
+  *out = &s->base;
+out:
+  if(rc)
+    s3_close(&s->base);
+  return rc;
+}

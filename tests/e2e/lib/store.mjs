@@ -1,0 +1,124 @@
+// The blob store behind each test server, and what tests need to see in it.
+//
+// By default a server stores blobs in $DATA_DIR/blobs (file://). With
+// MEDIALIB_E2E_S3_ENDPOINT set (make test-e2e-s3 starts s3rver and sets it),
+// every fresh data dir gets a bucket of its own on that endpoint and the
+// server runs with MEDIALIB_STORAGE_URL=s3://... ; restarts on the same data
+// dir reuse its bucket. Tests never walk $DATA_DIR/blobs themselves: they ask
+// storeKeys / blobsOf / readBlob / spoolDir, which answer for either backend.
+//
+// The S3 calls here are plain unsigned HTTP, which s3rver accepts (it does not
+// check signatures); medialib itself always signs.
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+
+export const S3_ENDPOINT = process.env.MEDIALIB_E2E_S3_ENDPOINT || '';
+const S3_ACCESS_KEY = process.env.MEDIALIB_E2E_S3_ACCESS_KEY || 'S3RVER';
+const S3_SECRET_KEY = process.env.MEDIALIB_E2E_S3_SECRET_KEY || 'S3RVER';
+
+/** Which backend the suite runs on, for test names and skips. */
+export const STORE_KIND = S3_ENDPOINT ? 's3' : 'fs';
+
+// data dir -> { kind, bucket?, blobsDir?, env }
+const backends = new Map();
+let bucketSeq = 0;
+
+async function s3(method, bucket, key = '', query = '') {
+  const url = `${S3_ENDPOINT}/${bucket}${key ? `/${key}` : ''}${query ? `?${query}` : ''}`;
+  const res = await fetch(url, { method, signal: AbortSignal.timeout(10_000) });
+  const body = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, body };
+}
+
+/**
+ * The storage settings for a server on dataDir: a new bucket for a new data
+ * dir (S3 mode), the same one on a restart. env is the test's own env: a test
+ * that names MEDIALIB_STORAGE_URL itself (an fs-specific fault) keeps it.
+ */
+export async function backendFor(dataDir, env = {}) {
+  const known = backends.get(dataDir);
+  if (known && !env.MEDIALIB_STORAGE_URL) return known;
+  let b;
+  if (env.MEDIALIB_STORAGE_URL) {
+    const u = env.MEDIALIB_STORAGE_URL;
+    b = { kind: u.startsWith('s3://') ? 's3' : 'fs', blobsDir: u.startsWith('file://') ? u.slice(7) : null, env: {} };
+  } else if (S3_ENDPOINT) {
+    const bucket = `ml-e2e-${process.pid}-${++bucketSeq}`;
+    const r = await s3('PUT', bucket);
+    if (r.status !== 200) throw new Error(`cannot create bucket ${bucket} on ${S3_ENDPOINT}: ${r.status} ${r.body}`);
+    b = {
+      kind: 's3',
+      bucket,
+      env: {
+        MEDIALIB_STORAGE_URL: `s3://${bucket}?endpoint=${encodeURIComponent(S3_ENDPOINT)}&region=us-east-1&style=path`,
+        MEDIALIB_S3_ACCESS_KEY: S3_ACCESS_KEY,
+        MEDIALIB_S3_SECRET_KEY: S3_SECRET_KEY,
+      },
+    };
+  } else {
+    b = { kind: 'fs', blobsDir: path.join(dataDir, 'blobs'), env: {} };
+  }
+  backends.set(dataDir, b);
+  return b;
+}
+
+/** The environment a `medialib` command (fsck) needs to see dataDir's store. */
+export function backendEnv(dataDir) {
+  return backends.get(dataDir)?.env ?? {};
+}
+
+/** The spool dir of a server on dataDir (where uploads land before the store). */
+export function spoolDir(dataDir) {
+  const b = backends.get(dataDir);
+  if (b?.kind === 's3') return path.join(dataDir, 'spool');
+  return path.join(b?.blobsDir ?? path.join(dataDir, 'blobs'), '.tmp');
+}
+
+async function walk(dir) {
+  const out = [];
+  async function rec(rel) {
+    let entries;
+    try {
+      entries = await fsp.readdir(path.join(dir, rel), { withFileTypes: true });
+    } catch (e) {
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return;
+      throw e;
+    }
+    for (const e of entries) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await rec(p);
+      else out.push(p);
+    }
+  }
+  await rec('');
+  return out.sort();
+}
+
+/** Every stored key of dataDir's store (not the spool), sorted. */
+export async function storeKeys(dataDir, prefix = '') {
+  const b = backends.get(dataDir) ?? { kind: 'fs', blobsDir: path.join(dataDir, 'blobs') };
+  if (b.kind !== 's3' || !b.bucket) {
+    return (await walk(b.blobsDir)).filter((p) => !p.startsWith('.tmp/') && p.startsWith(prefix));
+  }
+  const keys = [];
+  let token = '';
+  for (;;) {
+    const q = `list-type=2&prefix=${encodeURIComponent(prefix)}${token ? `&continuation-token=${encodeURIComponent(token)}` : ''}`;
+    const r = await s3('GET', b.bucket, '', q);
+    if (r.status !== 200) throw new Error(`list of ${b.bucket}: ${r.status} ${r.body}`);
+    const xml = r.body.toString('utf8');
+    for (const m of xml.matchAll(/<Key>([^<]*)<\/Key>/g)) keys.push(m[1].replace(/&amp;/g, '&'));
+    const next = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml);
+    if (!/<IsTruncated>true<\/IsTruncated>/.test(xml) || !next) break;
+    token = next[1];
+  }
+  return keys.sort();
+}
+
+/** The bytes of a stored blob, or null when it is not there. */
+export async function readBlob(dataDir, key) {
+  const b = backends.get(dataDir) ?? { kind: 'fs', blobsDir: path.join(dataDir, 'blobs') };
+  if (b.kind !== 's3' || !b.bucket) return fsp.readFile(path.join(b.blobsDir, key)).catch(() => null);
+  const r = await s3('GET', b.bucket, key);
+  return r.status === 200 ? r.body : null;
+}
