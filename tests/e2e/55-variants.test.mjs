@@ -14,6 +14,7 @@ import { assertClean, fsck } from './lib/faults.mjs';
 import { makePdf } from './lib/files.mjs';
 import { request, sleep } from './lib/http.mjs';
 import { BIN, startServer, useServer } from './lib/server.mjs';
+import { removeBlob } from './lib/store.mjs';
 
 const KEY = 'e2e-url-signing-key-0123456789';
 const S = useServer({ env: { MEDIALIB_URL_SIGNING_KEY: KEY, MEDIALIB_EAGER_PRESETS: '' } });
@@ -275,7 +276,7 @@ test('fsck: a variant whose blob is gone is reported missing; --repair drops its
   assertClean(S.srv.dataDir, 'before');
   const file = (await blobsOf(S.srv.dataDir, m.id)).find((b) => b.includes('/f_png-w_480'));
   assert.ok(file, `the small variant is stored: ${await blobsOf(S.srv.dataDir, m.id)}`);
-  fs.unlinkSync(path.join(S.srv.dataDir, 'blobs', file));
+  await removeBlob(S.srv.dataDir, file);
   const rep = fsck(S.srv.dataDir);
   assert.equal(rep.missing, 1, JSON.stringify(rep));
   assert.equal(fsck(S.srv.dataDir, { repair: true }).repaired, 1);

@@ -115,6 +115,15 @@ export async function storeKeys(dataDir, prefix = '') {
   return keys.sort();
 }
 
+/** Removes a stored blob behind the server's back (a store that lost it). */
+export async function removeBlob(dataDir, key) {
+  const b = backends.get(dataDir) ?? { kind: 'fs', blobsDir: path.join(dataDir, 'blobs') };
+  if (b.kind !== 's3' || !b.bucket) return fsp.unlink(path.join(b.blobsDir, key));
+  const r = await s3('DELETE', b.bucket, key);
+  if (r.status !== 204 && r.status !== 200) throw new Error(`S3 DELETE ${key}: ${r.status}`);
+  return undefined;
+}
+
 /** The bytes of a stored blob, or null when it is not there. */
 export async function readBlob(dataDir, key) {
   const b = backends.get(dataDir) ?? { kind: 'fs', blobsDir: path.join(dataDir, 'blobs') };
