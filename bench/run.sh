@@ -20,6 +20,8 @@ ML_PID=""; NGX_STARTED=""
 cleanup() {
   [ -n "$ML_PID" ] && kill "$ML_PID" 2>/dev/null && wait "$ML_PID" 2>/dev/null || true
   [ -n "$NGX_STARTED" ] && nginx -c "$WORK/nginx.conf" -p "$WORK" -s stop 2>/dev/null || true
+  [ -n "${PG_ML_PID:-}" ] && kill "$PG_ML_PID" 2>/dev/null && wait "$PG_ML_PID" 2>/dev/null || true
+  [ -d "$WORK/pg" ] && bash scripts/pg-cluster.sh stop "$WORK/pg" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -250,6 +252,26 @@ v_bytes=$(stat -c %s "$VAR_FILE")
 l=$(printf '%s\n' "${LIST[@]}" | median); lp=$(printf '%s\n' "${LIST_P99[@]}" | median)
 g=$(printf '%s\n' "${GET[@]}" | median); gp=$(printf '%s\n' "${GET_P99[@]}" | median)
 
+# The same list and retrieve on PostgreSQL: a throwaway cluster
+# (scripts/pg-cluster.sh), a second server on it with 1,000 media seeded the
+# same way, the same wrk settings and rounds.
+echo "PostgreSQL: a throwaway cluster, 1,000 media..."
+PG_URL=$(bash scripts/pg-cluster.sh start "$WORK/pg")
+PG_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+MEDIALIB_DATA_DIR="$WORK/pgdata" MEDIALIB_LISTEN="127.0.0.1:$PG_PORT" MEDIALIB_INSECURE_OPEN_WRITES=1 \
+  MEDIALIB_DATABASE_URL="$PG_URL" MEDIALIB_EAGER_PRESETS= "$BIN" serve 2>"$WORK/medialib-pg.log" &
+PG_ML_PID=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PG_PORT/healthz" >/dev/null && break; sleep 0.1; done
+node bench/seed.mjs "http://127.0.0.1:$PG_PORT" 1000 >/dev/null
+PG_LIST=(); PG_GET=()
+for r in $(seq 1 "$ROUNDS"); do
+  read -r a _ < <(run_wrk "http://127.0.0.1:$PG_PORT/api/media/?page=5"); PG_LIST+=("$a")
+  read -r a _ < <(run_wrk "http://127.0.0.1:$PG_PORT/api/media/500/"); PG_GET+=("$a")
+done
+kill "$PG_ML_PID"; wait "$PG_ML_PID" 2>/dev/null || true
+bash scripts/pg-cluster.sh stop "$WORK/pg"
+pl=$(printf '%s\n' "${PG_LIST[@]}" | median); pg=$(printf '%s\n' "${PG_GET[@]}" | median)
+
 
 
 # Upload and delete medians for small files (1 MiB), 50 each.
@@ -264,16 +286,18 @@ done >"$WORK/up_times"
 while read -r id; do curl -s -o /dev/null -w '%{time_total}\n' -X DELETE "$BASE/api/media/$id/"; done <"$WORK/ids" >"$WORK/del_times"
 up_med=$(median <"$WORK/up_times"); del_med=$(median <"$WORK/del_times")
 
-python3 - "$f_ml" "$f_ngx" "$l" "$lp" "$g" "$gp" "$UP_SECS" "$RSS_BEFORE" "$RSS_PEAK" "$UPLOAD_MB" "$up_med" "$del_med" "$SECS" "$ROUNDS" "$v_ml" "$v_ngx" "$v_bytes" <<'PY'
+python3 - "$f_ml" "$f_ngx" "$l" "$lp" "$g" "$gp" "$UP_SECS" "$RSS_BEFORE" "$RSS_PEAK" "$UPLOAD_MB" "$up_med" "$del_med" "$SECS" "$ROUNDS" "$v_ml" "$v_ngx" "$v_bytes" "$pl" "$pg" <<'PY'
 import sys
-f_ml, f_ngx, l, lp, g, gp, up_s, rss0, rss1, mb, upm, delm, secs, rounds, v_ml, v_ngx, v_bytes = sys.argv[1:]
-f_ml, f_ngx, l, lp, g, gp, up_s, v_ml, v_ngx = map(float, (f_ml, f_ngx, l, lp, g, gp, up_s, v_ml, v_ngx))
+f_ml, f_ngx, l, lp, g, gp, up_s, rss0, rss1, mb, upm, delm, secs, rounds, v_ml, v_ngx, v_bytes, pl, pg = sys.argv[1:]
+f_ml, f_ngx, l, lp, g, gp, up_s, v_ml, v_ngx, pl, pg = map(float, (f_ml, f_ngx, l, lp, g, gp, up_s, v_ml, v_ngx, pl, pg))
 upm, delm = float(upm) * 1000, float(delm) * 1000
 rows = [
   ("serve a 100 KiB image, req/s", f"{f_ml:,.0f}", f"nginx {f_ngx:,.0f}", f"{f_ml/f_ngx:.2f}x nginx", ">= 0.9x"),
   (f"serve a stored t_thumbnail ({int(v_bytes):,} bytes), req/s", f"{v_ml:,.0f}", f"nginx {v_ngx:,.0f}", f"{v_ml/v_ngx:.2f}x nginx", ">= 0.9x"),
   ("GET /api/media/?page=5 (1,000 rows), req/s", f"{l:,.0f} (p99 {lp:.1f} ms)", "Django 571 (p99 78 ms)", f"{l/571:.0f}x Django", ">= 20,000"),
   ("GET /api/media/{id}/, req/s", f"{g:,.0f} (p99 {gp:.1f} ms)", "Django 1,012 (p99 43 ms)", f"{g/1012:.0f}x Django", ">= 30,000"),
+  ("the list on PostgreSQL, req/s", f"{pl:,.0f}", f"SQLite {l:,.0f}", f"{pl/l:.2f}x SQLite", ">= 0.5x (within 2x)"),
+  ("the retrieve on PostgreSQL, req/s", f"{pg:,.0f}", f"SQLite {g:,.0f}", f"{pg/g:.2f}x SQLite", ">= 0.5x (within 2x)"),
   (f"upload {mb} MiB streamed, peak RSS", f"{int(rss1)/1024:.1f} MiB ({float(mb)/up_s:.0f} MiB/s)", "", "", "< 16 MiB"),
   ("upload 1 MiB, median", f"{upm:.1f} ms", "Django 8.9 ms", f"{8.9/upm:.1f}x Django", ""),
   ("delete, median", f"{delm:.1f} ms", "Django 3.5 ms", f"{3.5/delm:.1f}x Django", ""),
