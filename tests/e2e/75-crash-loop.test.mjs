@@ -118,7 +118,9 @@ test(`S4: ${TRIALS} crash trials during upload, replace and delete → 0 orphans
             break;
           } catch (e) {
             // A background render hit the fault point armed for this trial
-            // after the request was answered: that is a crash too.
+            // after the request was answered: that is a crash too (its exit
+            // may reach us a moment after the refused connection).
+            await Promise.race([srv.exited, sleep(3000 * SLOW)]);
             if (srv.isRunning()) throw e;
             stats.crashed++;
             await restart();
