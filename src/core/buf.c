@@ -238,3 +238,13 @@ int ml_utf8_valid(const char *str, size_t len, size_t *nchars) {
     *nchars = n;
   return 1;
 }
+
+void ml_hex_encode(const void *in, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  const unsigned char *p = in;
+  for(size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}

@@ -43,6 +43,10 @@ ml_err ml_buf_json_strn(struct ml_buf *b, const char *s, size_t len);
 /* Percent-encodes everything but RFC 3986 unreserved characters. */
 ml_err ml_buf_url_encode(struct ml_buf *b, const char *s);
 
+/* Writes the n bytes at in as 2n lowercase hex digits and a NUL into out
+ * (2n + 1 bytes). */
+void ml_hex_encode(const void *in, size_t n, char *out);
+
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid
  * (overlong forms, surrogates and code points past U+10FFFF included); the
  * code point goes to *cp when cp is not NULL. */

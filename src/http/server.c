@@ -1037,15 +1037,10 @@ ml_err ml_http_start(const struct ml_http_opts *o, struct ml_http **out, struct 
   atomic_init(&h->inflight, 0);
   {
     unsigned char raw[8];
-    static const char hex[] = "0123456789abcdef";
     uint64_t t = ml_mono_ns();
     if(getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
       memcpy(raw, &t, sizeof(raw));
-    for(int i = 0; i < 8; i++) {
-      h->id_prefix[2 * i] = hex[raw[i] >> 4];
-      h->id_prefix[2 * i + 1] = hex[raw[i] & 15];
-    }
-    h->id_prefix[16] = '\0';
+    ml_hex_encode(raw, sizeof(raw), h->id_prefix);
     atomic_init(&h->id_counter, 0);
   }
   pthread_mutex_init(&h->mu, NULL);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/timeutil.h"
 #include "jobs/httpc.h"
 
@@ -35,16 +36,10 @@ struct ml_webhooks {
   const struct ml_log *log;
 };
 
-static const char hexdig[] = "0123456789abcdef";
-
 void ml_webhook_endpoint_id(const char *url, char out[13]) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256((const unsigned char *)url, strlen(url), md);
-  for(int i = 0; i < 6; i++) {
-    out[2 * i] = hexdig[md[i] >> 4];
-    out[2 * i + 1] = hexdig[md[i] & 15];
-  }
-  out[12] = '\0';
+  ml_hex_encode(md, 6, out);
 }
 
 static int valid_url(const char *u, size_t len) {
@@ -213,11 +208,7 @@ ml_err ml_webhook_sign(const char *secret, size_t secret_len, int64_t t, const c
   ml_buf_free(&msg);
   n = snprintf(out, ML_WEBHOOK_SIG_MAX, "t=%lld,v1=", (long long)t);
   off = (size_t)n;
-  for(unsigned i = 0; i < maclen; i++) {
-    out[off++] = hexdig[mac[i] >> 4];
-    out[off++] = hexdig[mac[i] & 15];
-  }
-  out[off] = '\0';
+  ml_hex_encode(mac, maclen, out + off);
   return ML_OK;
 }
 
@@ -228,11 +219,7 @@ static int event_id(char out[21]) {
   if(getrandom(r, sizeof(r), 0) != sizeof(r))
     return -1;
   memcpy(out, "evt_", 4);
-  for(int i = 0; i < 8; i++) {
-    out[4 + 2 * i] = hexdig[r[i] >> 4];
-    out[4 + 2 * i + 1] = hexdig[r[i] & 15];
-  }
-  out[20] = '\0';
+  ml_hex_encode(r, sizeof(r), out + 4);
   return 0;
 }
 

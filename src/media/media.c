@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/timeutil.h"
 #include "image/probe.h"
 #include "image/renderd.h"
@@ -55,14 +56,9 @@ void ml_media_svc_destroy(struct ml_media_svc **sp) {
 
 int ml_media_random_hex(char hex[17]) {
   unsigned char r[8];
-  static const char digits[] = "0123456789abcdef";
   if(getrandom(r, sizeof(r), 0) != sizeof(r))
     return -1;
-  for(int i = 0; i < 8; i++) {
-    hex[2 * i] = digits[r[i] >> 4];
-    hex[2 * i + 1] = digits[r[i] & 15];
-  }
-  hex[16] = '\0';
+  ml_hex_encode(r, sizeof(r), hex);
   return 0;
 }
 

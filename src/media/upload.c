@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "media/media_int.h"
 
 ml_err ml_upload_begin(struct ml_media_svc *s, struct ml_upload **out, struct ml_errbuf *eb) {
@@ -80,7 +81,6 @@ int64_t ml_upload_size(const struct ml_upload *u) { return u->size; }
 ml_err ml_upload_finish(struct ml_upload *u, struct ml_errbuf *eb) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  static const char hex[] = "0123456789abcdef";
   if(u->fd >= 0) {
     if(close(u->fd)) {
       u->fd = -1;
@@ -88,11 +88,7 @@ ml_err ml_upload_finish(struct ml_upload *u, struct ml_errbuf *eb) {
     }
     u->fd = -1;
     EVP_DigestFinal_ex(u->sha, md, &mdlen);
-    for(unsigned i = 0; i < mdlen && i < 32; i++) {
-      u->sha256[2 * i] = hex[md[i] >> 4];
-      u->sha256[2 * i + 1] = hex[md[i] & 15];
-    }
-    u->sha256[64] = '\0';
+    ml_hex_encode(md, mdlen < 32 ? mdlen : 32, u->sha256);
   }
   return ML_OK;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/timeutil.h"
 #include "image/renderd.h"
 #include "jobs/jobs.h"
@@ -120,7 +121,6 @@ ml_err ml_media_open_variant(struct ml_media_svc *s, const struct ml_variant *v,
 
 /* SHA-256 of a file, as lowercase hex. */
 static ml_err hash_file(const char *path, char hex[65], struct ml_errbuf *eb) {
-  static const char digits[] = "0123456789abcdef";
   unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   EVP_MD_CTX *ctx = NULL;
@@ -144,11 +144,7 @@ static ml_err hash_file(const char *path, char hex[65], struct ml_errbuf *eb) {
     EVP_DigestUpdate(ctx, buf, (size_t)n);
   }
   EVP_DigestFinal_ex(ctx, md, &mdlen);
-  for(unsigned i = 0; i < mdlen && i < 32; i++) {
-    hex[2 * i] = digits[md[i] >> 4];
-    hex[2 * i + 1] = digits[md[i] & 15];
-  }
-  hex[64] = '\0';
+  ml_hex_encode(md, mdlen < 32 ? mdlen : 32, hex);
 out:
   EVP_MD_CTX_free(ctx);
   close(fd);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/config.h"
 #include "store/store_s3.h"
 
@@ -320,15 +321,6 @@ ml_err ml_store_s3_uri_encode(struct ml_buf *b, const char *s, int keep_slash) {
   return rc;
 }
 
-static void to_hex(const unsigned char *md, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for(size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[md[i] >> 4];
-    out[2 * i + 1] = digits[md[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
 static int hmac(const void *key, size_t keylen, const char *data, unsigned char out[32]) {
   unsigned int len = 0;
   return HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, strlen(data), out,
@@ -414,7 +406,7 @@ ml_err ml_store_s3_presign(const char *access_key, const char *secret_key, const
   if(rc)
     goto out;
   SHA256((const unsigned char *)canon.data, canon.len, md);
-  to_hex(md, 32, hash_hex);
+  ml_hex_encode(md, 32, hash_hex);
   snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope, hash_hex);
   /* The signing key: secret -> day -> region -> service -> "aws4_request". */
   rc = ml_buf_addf(&secret, "AWS4%s", secret_key);
@@ -425,7 +417,7 @@ ml_err ml_store_s3_presign(const char *access_key, const char *secret_key, const
     rc = ml_fail(eb, ML_ERR_INTERNAL, "presign: HMAC-SHA256 failed");
     goto out;
   }
-  to_hex(sig, 32, sig_hex);
+  ml_hex_encode(sig, 32, sig_hex);
   rc = ml_buf_addf(out, "%s://%s", scheme, host);
   if(!rc)
     rc = ml_store_s3_uri_encode(out, path, 1);

@@ -267,14 +267,26 @@ static void test_nomem(void **state) {
 }
 #endif
 
+static void test_hex_encode(void **state) {
+  const unsigned char in[] = {0x00, 0x0f, 0x10, 0xab, 0xff};
+  char out[2 * sizeof(in) + 1];
+  (void)state;
+  memset(out, 'x', sizeof(out));
+  ml_hex_encode(in, sizeof(in), out);
+  assert_string_equal(out, "000f10abff");
+  ml_hex_encode(in, 0, out);
+  assert_string_equal(out, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_append),         cmocka_unit_test(test_addi_extremes),
-      cmocka_unit_test(test_addf_long),      cmocka_unit_test(test_max),
-      cmocka_unit_test(test_addf_over_max),  cmocka_unit_test(test_json_basic),
-      cmocka_unit_test(test_json_controls),  cmocka_unit_test(test_json_utf8),
-      cmocka_unit_test(test_json_over_max),  cmocka_unit_test(test_url_encode),
-      cmocka_unit_test(test_url_encode_max), cmocka_unit_test(test_utf8_valid),
+      cmocka_unit_test(test_hex_encode),    cmocka_unit_test(test_append),
+      cmocka_unit_test(test_addi_extremes), cmocka_unit_test(test_addf_long),
+      cmocka_unit_test(test_max),           cmocka_unit_test(test_addf_over_max),
+      cmocka_unit_test(test_json_basic),    cmocka_unit_test(test_json_controls),
+      cmocka_unit_test(test_json_utf8),     cmocka_unit_test(test_json_over_max),
+      cmocka_unit_test(test_url_encode),    cmocka_unit_test(test_url_encode_max),
+      cmocka_unit_test(test_utf8_valid),
 #ifdef ML_TEST_HOOKS
       cmocka_unit_test(test_nomem),
 #endif
