@@ -183,6 +183,24 @@ static void open_failed(struct ml_req *r, const struct sendable *f, ml_err rc,
   ml_req_error(r, rc, "the file cannot be read from storage", NULL);
 }
 
+/* The answer to a store's URL for the bytes (rc from asking for it): a
+ * 302 to it, cacheable for max_age seconds by the client only; an error;
+ * or nothing when the store hands out no URL (ML_ERR_NOT_IMPLEMENTED).
+ * Returns 1 when answered. */
+static int answer_store_url(struct ml_req *r, ml_err rc, const struct ml_buf *url, int64_t max_age,
+                            struct ml_errbuf *eb) {
+  char cc[64];
+  if(rc == ML_OK) {
+    ml_req_empty(r, 302);
+    ml_req_add_header(r, "Location", url->data);
+    snprintf(cc, sizeof(cc), "private, max-age=%lld", (long long)max_age);
+    ml_req_add_header(r, "Cache-Control", cc);
+  } else if(rc != ML_ERR_NOT_IMPLEMENTED) {
+    ml_api_fail(r, rc, eb);
+  }
+  return rc != ML_ERR_NOT_IMPLEMENTED;
+}
+
 /* Redirect delivery (a store that hands out URLs): a 302 to a presigned
  * URL that answers with the same Content-Type and Content-Disposition. The
  * redirect may be cached for less time than the URL lives. Returns 1 when
@@ -192,24 +210,17 @@ static int redirect_to_store(struct ml_req *r, const struct sendable *f) {
   struct ml_errbuf eb = {{0}};
   struct ml_buf url, disp;
   int64_t max_age = 0;
-  char cc[64];
+  int answered;
   ml_err rc;
   ml_buf_init(&url, 16384);
   ml_buf_init(&disp, 4096);
   if(ml_filename_disposition(&disp, ml_media_inline_ok(f->mime), f->filename))
     ml_buf_reset(&disp);
   rc = ml_media_blob_url(api->media, f->key, f->mime, disp.data, &url, &max_age, &eb);
-  if(rc == ML_OK) {
-    ml_req_empty(r, 302);
-    ml_req_add_header(r, "Location", url.data);
-    snprintf(cc, sizeof(cc), "private, max-age=%lld", (long long)max_age);
-    ml_req_add_header(r, "Cache-Control", cc);
-  } else if(rc != ML_ERR_NOT_IMPLEMENTED) {
-    ml_api_fail(r, rc, &eb);
-  }
+  answered = answer_store_url(r, rc, &url, max_age, &eb);
   ml_buf_free(&url);
   ml_buf_free(&disp);
-  return rc != ML_ERR_NOT_IMPLEMENTED;
+  return answered;
 }
 
 static void serve(struct ml_req *r, const struct ml_media *m) {
@@ -386,6 +397,23 @@ static void redirect_variant(struct ml_req *r, const struct ml_media *m,
   ml_buf_free(&b);
 }
 
+/* A store that transforms images itself (Cloudinary): a 302 to its
+ * transformation URL. Returns 1 when answered, 0 when the variant is ours
+ * to render. */
+static int redirect_to_transform(struct ml_req *r, const struct ml_media *m,
+                                 const struct ml_transform *t) {
+  struct ml_api *api = api_of(r);
+  struct ml_errbuf eb = {{0}};
+  struct ml_buf url;
+  int64_t max_age = 0;
+  int answered;
+  ml_buf_init(&url, 16384);
+  answered = answer_store_url(r, ml_media_transform_url(api->media, m, t, &url, &max_age, &eb),
+                              &url, max_age, &eb);
+  ml_buf_free(&url);
+  return answered;
+}
+
 static void variant_complete(struct ml_req *r) {
   struct ml_api *api = api_of(r);
   struct ml_errbuf eb = {{0}};
@@ -421,6 +449,8 @@ static void variant_complete(struct ml_req *r) {
     redirect_variant(r, &st->m, &t, seg, sig);
     return;
   }
+  if(redirect_to_transform(r, &st->m, &t))
+    return;
   rc = ml_media_variant_plan(&st->m, &t, ml_req_header(r, "Accept"), &st->p, &st->varies, &eb);
   if(!rc)
     rc = ml_media_variant_find(api->media, &st->m, &st->p, r->arena, &v, &eb);

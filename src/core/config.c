@@ -37,8 +37,9 @@ static const struct cfg_entry table[] = {
     {"database_url", "MEDIALIB_DATABASE_URL", CFG_STR, "", 0, 0, CFG_URL, S(database_url),
      "sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB (default: "
      "sqlite://$DATA_DIR/medialib.db)"},
-    {"storage_url", "MEDIALIB_STORAGE_URL", CFG_STR, "", 0, 0, 0, S(storage_url),
-     "file://PATH (default: file://$DATA_DIR/blobs)"},
+    {"storage_url", "MEDIALIB_STORAGE_URL", CFG_STR, "", 0, 0, CFG_URL, S(storage_url),
+     "file://PATH, s3://BUCKET?..., cloudinary://API_KEY:API_SECRET@CLOUD?... or cloudinary "
+     "(take CLOUDINARY_URL) (default: file://$DATA_DIR/blobs)"},
     {"jwt_secret", "MEDIALIB_JWT_SECRET", CFG_STR, "", 0, 0, CFG_SECRET, S(jwt_secret),
      "HS256 signing key, >= 32 bytes (default: generated into $DATA_DIR/jwt.secret)"},
     {"max_upload", "MEDIALIB_MAX_UPLOAD", CFG_SIZE, "512MiB", 1, (int64_t)1 << 40, 0, S(max_upload),
@@ -343,6 +344,20 @@ ml_err ml_config_load(struct ml_config *cfg, struct ml_errbuf *eb) {
     snprintf(u, n, "sqlite://%s/medialib.db", cfg->data_dir);
     ml_free(cfg->database_url);
     cfg->database_url = u;
+  }
+  /* MEDIALIB_STORAGE_URL=cloudinary: Cloudinary's own CLOUDINARY_URL. */
+  if(!strcmp(cfg->storage_url, "cloudinary")) {
+    const char *cu = getenv("CLOUDINARY_URL");
+    char *u;
+    if(!cu || strncmp(cu, "cloudinary://", 13))
+      return ml_fail(eb, ML_ERR_CONFIG,
+                     "MEDIALIB_STORAGE_URL=cloudinary needs CLOUDINARY_URL="
+                     "cloudinary://API_KEY:API_SECRET@CLOUD_NAME");
+    u = ml_strdup(cu);
+    if(!u)
+      return ML_ERR_NOMEM;
+    ml_free(cfg->storage_url);
+    cfg->storage_url = u;
   }
   if(!*cfg->storage_url) {
     char *u = NULL;

@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/jwt.h"
 #include "core/buf.h"
@@ -643,4 +644,41 @@ out:
   OPENSSL_cleanse(mac, sizeof(mac));
   ml_buf_free(&b);
   return rc;
+}
+
+/* ------------------------------------------------------------ Cloudinary */
+
+void ml_transform_cloudinary(const struct ml_transform *t, const char *src_mime,
+                             char out[ML_TRANSFORM_CLOUDINARY_MAX]) {
+  static const char *const cld_format[] = {"", "jpg", "png", "webp", "avif", "auto"};
+  const char *crop = NULL, *fmt = NULL;
+  char q[8] = "auto";
+  enum ml_transform_format f = t->format;
+  if(t->width || t->height)
+    crop = t->crop == ML_TRANSFORM_FILL ? "lfill" : "limit";
+  if(f == ML_TRANSFORM_FORMAT_ORIGINAL) {
+    enum ml_transform_format chosen = ml_transform_output_format(t, src_mime, NULL, NULL);
+    const char *mime = ml_transform_format_mime(chosen);
+    if(!mime || !src_mime || strcasecmp(mime, src_mime))
+      f = chosen;
+  }
+  if(f != ML_TRANSFORM_FORMAT_ORIGINAL)
+    fmt = cld_format[f];
+  if(t->quality)
+    snprintf(q, sizeof(q), "%d", t->quality);
+  /* c, f, h, q, w: sorted by name. Every part is bounded (c_lfill, f_webp,
+   * h_8192, q_auto, w_8192), so the whole fits. */
+  {
+    size_t n = 0;
+    out[0] = '\0';
+    if(crop)
+      n += (size_t)snprintf(out + n, ML_TRANSFORM_CLOUDINARY_MAX - n, "c_%s,", crop);
+    if(fmt)
+      n += (size_t)snprintf(out + n, ML_TRANSFORM_CLOUDINARY_MAX - n, "f_%s,", fmt);
+    if(t->height)
+      n += (size_t)snprintf(out + n, ML_TRANSFORM_CLOUDINARY_MAX - n, "h_%d,", t->height);
+    n += (size_t)snprintf(out + n, ML_TRANSFORM_CLOUDINARY_MAX - n, "q_%s", q);
+    if(t->width)
+      snprintf(out + n, ML_TRANSFORM_CLOUDINARY_MAX - n, ",w_%d", t->width);
+  }
 }

@@ -183,6 +183,29 @@ const char *ml_transform_format_name(enum ml_transform_format f);
  * ML_TRANSFORM_FORMAT_ORIGINAL for anything else. */
 enum ml_transform_format ml_transform_format_from_name(const char *name, size_t len);
 
+/* ---- Cloudinary ---- */
+
+/* Longest ml_transform_cloudinary output and its NUL. */
+#define ML_TRANSFORM_CLOUDINARY_MAX 64
+
+/*
+ * t as a Cloudinary transformation, for a source of src_mime: the same
+ * pixels as medialib's renderer, as near as Cloudinary's parameters say
+ * it. Parameters are sorted by name, as Cloudinary's SDKs write them:
+ *   fit, limit (with w_ or h_)  c_limit (Cloudinary's c_fit enlarges)
+ *   fill                        c_lfill (c_fill enlarges; lfill does not)
+ *   f_jpeg|png|webp|avif|auto   f_jpg|png|webp|avif|auto
+ *   no f_                       as ml_transform_output_format chooses
+ *                               without Accept: f_ only when that is not
+ *                               the source's format (GIF -> f_png,
+ *                               TIFF/HEIF -> f_jpg)
+ *   q_N                         q_N; no q_: q_auto
+ * e.g. t_thumbnail -> "c_lfill,h_200,q_auto,w_200". Cloudinary applies
+ * EXIF orientation and drops metadata of derived images by default.
+ */
+void ml_transform_cloudinary(const struct ml_transform *t, const char *src_mime,
+                             char out[ML_TRANSFORM_CLOUDINARY_MAX]);
+
 /* ---- signed URLs ---- */
 
 /*

@@ -311,6 +311,16 @@ ml_err ml_media_variant_get(struct ml_media_svc *s, const struct ml_media *m,
   return rc;
 }
 
+/* ------------------------------------------------ the store's transforms */
+
+ml_err ml_media_transform_url(struct ml_media_svc *s, const struct ml_media *m,
+                              const struct ml_transform *t, struct ml_buf *out, int64_t *max_age,
+                              struct ml_errbuf *eb) {
+  char tr[ML_TRANSFORM_CLOUDINARY_MAX];
+  ml_transform_cloudinary(t, m->mime_type, tr);
+  return ml_store_transform_url(s->d.store, m->storage_key, m->mime_type, tr, out, max_age, eb);
+}
+
 /* ------------------------------------------------------------ eager jobs */
 
 ml_err ml_media_queue_eager(struct ml_media_svc *s, struct ml_conn *c, const struct ml_media *m,
@@ -318,7 +328,7 @@ ml_err ml_media_queue_eager(struct ml_media_svc *s, struct ml_conn *c, const str
   const char *list = s->d.eager_presets;
   int64_t now = ml_now_ms();
   if(!list || !*list || !s->d.presets || !ml_media_renderable(m->mime_type) || m->width <= 0 ||
-     m->height <= 0)
+     m->height <= 0 || ml_store_transforms(s->d.store)) /* the store's CDN renders them */
     return ML_OK;
   while(*list) {
     const char *end = strchr(list, ',');

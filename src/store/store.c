@@ -40,10 +40,12 @@ ml_err ml_store_open_opts(const struct ml_store_opts *o, struct ml_store **out,
     rc = ml_store_fs_open(url + 7, &s, eb);
   else if(!strncmp(url, "s3://", 5))
     rc = ml_store_s3_open(o, &s, eb);
+  else if(!strncmp(url, "cloudinary://", 13))
+    rc = ml_store_cloudinary_open(o, &s, eb);
   else
     return ml_fail(eb, ML_ERR_CONFIG,
-                   "MEDIALIB_STORAGE_URL: unsupported scheme (use file://DIR or "
-                   "s3://BUCKET?endpoint=...)");
+                   "MEDIALIB_STORAGE_URL: unsupported scheme (use file://DIR, "
+                   "s3://BUCKET?endpoint=... or cloudinary://KEY:SECRET@CLOUD)");
   if(rc)
     return rc;
   if(faults && *faults) {
@@ -116,6 +118,30 @@ ml_err ml_store_delivery_url(struct ml_store *s, const char *key, const char *co
   if(!ml_store_key_valid(key))
     return ml_fail(eb, ML_ERR_NOT_FOUND, "invalid blob key");
   return s->ops->delivery_url(s, key, content_type, disposition, out, max_age, eb);
+}
+
+ml_err ml_store_transform_url(struct ml_store *s, const char *key, const char *content_type,
+                              const char *transformation, struct ml_buf *out, int64_t *max_age,
+                              struct ml_errbuf *eb) {
+  if(!s->ops->transform_url)
+    return ML_ERR_NOT_IMPLEMENTED;
+  if(!ml_store_key_valid(key))
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "invalid blob key");
+  return s->ops->transform_url(s, key, content_type, transformation, out, max_age, eb);
+}
+
+int ml_store_transforms(struct ml_store *s) {
+  /* Making a transform URL is computation, no network call: ask for one of
+   * a sample key. */
+  struct ml_buf url;
+  int64_t max_age = 0;
+  ml_err rc;
+  if(!s->ops->transform_url)
+    return 0;
+  ml_buf_init(&url, 4096);
+  rc = s->ops->transform_url(s, "m/1/v1-0/original", "image/jpeg", "w_1", &url, &max_age, NULL);
+  ml_buf_free(&url);
+  return rc == ML_OK;
 }
 
 void ml_blob_close(struct ml_blob *b) {

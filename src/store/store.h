@@ -1,8 +1,8 @@
 /*
  * store.h - the blob store: where file bytes live.
  *
- * One interface, several backends (local files, S3-compatible storage;
- * Cloudinary later), chosen by URL at start. Keys are made by the server, never by clients:
+ * One interface, several backends (local files, S3-compatible storage,
+ * Cloudinary), chosen by URL at start. Keys are made by the server, never by clients:
  * "m/<media id>/v<version>-<random>/original". Errors:
  *   ML_ERR_NOT_FOUND             no such blob (get only: remove treats
  *                                missing as success)
@@ -36,7 +36,8 @@ struct ml_blob {
 
 /* Everything a store may need at open. Only url is required. */
 struct ml_store_opts {
-  const char *url;       /* "file:///abs/dir", "file://rel/dir", "s3://bucket?..." (store_s3.h) */
+  const char *url; /* "file:///abs/dir", "file://rel/dir", "s3://bucket?..." (store_s3.h),
+                    * "cloudinary://key:secret@cloud?..." (store_cloudinary.h) */
   const char *faults;    /* test-only fault injection spec (store_faults.c); NULL: none */
   const char *spool_dir; /* remote stores: local dir for uploads and temp files */
   const char *s3_access_key; /* secrets: never logged */
@@ -87,6 +88,17 @@ ml_err ml_store_stat(struct ml_store *s, const char *key, struct ml_blob *out,
 ml_err ml_store_delivery_url(struct ml_store *s, const char *key, const char *content_type,
                              const char *disposition, struct ml_buf *out, int64_t *max_age,
                              struct ml_errbuf *eb);
+/* Where a client may fetch a transformed image (a variant) of the blob at
+ * key, when the store transforms images itself (Cloudinary with
+ * delivery=redirect): a URL applying transformation, in the store's own
+ * syntax (image/transform.h makes it), and how long the redirect may be
+ * cached. ML_ERR_NOT_IMPLEMENTED otherwise (and for blobs the store cannot
+ * transform): the caller renders the variant. */
+ml_err ml_store_transform_url(struct ml_store *s, const char *key, const char *content_type,
+                              const char *transformation, struct ml_buf *out, int64_t *max_age,
+                              struct ml_errbuf *eb);
+/* Does the store transform images itself (ml_store_transform_url)? */
+int ml_store_transforms(struct ml_store *s);
 /* Closes blob's fd or stream. */
 void ml_blob_close(struct ml_blob *b);
 

@@ -204,8 +204,18 @@ static void f_close(struct ml_store *s) {
   ml_free(fs);
 }
 
-static const struct ml_store_ops fault_ops = {
-    "faults", f_close, f_put, f_get, f_remove, f_list, f_ping, f_stat, f_open_read, f_delivery_url};
+static ml_err f_transform_url(struct ml_store *s, const char *key, const char *ct,
+                              const char *transformation, struct ml_buf *out, int64_t *max_age,
+                              struct ml_errbuf *eb) {
+  struct fault_store *fs = (struct fault_store *)s;
+  if(!fs->inner->ops->transform_url)
+    return ML_ERR_NOT_IMPLEMENTED;
+  return fs->inner->ops->transform_url(fs->inner, key, ct, transformation, out, max_age, eb);
+}
+
+static const struct ml_store_ops fault_ops = {"faults",    f_close,        f_put,          f_get,
+                                              f_remove,    f_list,         f_ping,         f_stat,
+                                              f_open_read, f_delivery_url, f_transform_url};
 
 ml_err ml_store_faults_wrap(struct ml_store *inner, const char *spec, struct ml_store **out,
                             struct ml_errbuf *eb) {

@@ -28,6 +28,10 @@ struct ml_store_ops {
   ml_err (*delivery_url)(struct ml_store *s, const char *key, const char *content_type,
                          const char *disposition, struct ml_buf *out, int64_t *max_age,
                          struct ml_errbuf *eb);
+  /* NULL: ML_ERR_NOT_IMPLEMENTED (the caller renders the variant). */
+  ml_err (*transform_url)(struct ml_store *s, const char *key, const char *content_type,
+                          const char *transformation, struct ml_buf *out, int64_t *max_age,
+                          struct ml_errbuf *eb);
 };
 
 struct ml_store {
@@ -51,6 +55,10 @@ struct ml_blob_stream {
 ml_err ml_store_fs_open(const char *root, struct ml_store **out, struct ml_errbuf *eb);
 /* store_s3.c: o->url is an s3:// URL (store_s3.h). */
 ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out, struct ml_errbuf *eb);
+
+/* store_cloudinary.c: o->url is a cloudinary:// URL (store_cloudinary.h). */
+ml_err ml_store_cloudinary_open(const struct ml_store_opts *o, struct ml_store **out,
+                                struct ml_errbuf *eb);
 
 /* Test builds: wraps inner in the fault injector (store_faults.c); the
  * wrapper owns inner. Other builds: ML_ERR_CONFIG. */

@@ -50,10 +50,10 @@
 
 #include "core/alloc.h"
 #include "core/timeutil.h"
+#include "store/store_http.h"
 #include "store/store_int.h"
 #include "store/store_s3.h"
 
-#define POOL_MAX 16
 #define ERRBODY_MAX (16 * 1024)
 #define XMLBODY_MAX (8 * 1024 * 1024) /* a list page of 1000 keys is ~300 KiB */
 #define STREAM_BUF (256 * 1024)
@@ -69,10 +69,7 @@ struct s3_store {
   char sigv4[128]; /* "aws:amz:REGION:s3" */
   int redirect;
   int64_t presign_ttl;
-  /* idle easy handles (keep-alive connections) */
-  pthread_mutex_t pool_mu;
-  CURL *pool[POOL_MAX];
-  int npool;
+  struct ml_store_http_pool pool; /* idle easy handles (keep-alive connections) */
   /* the streamer: one thread driving every stream's transfer */
   pthread_mutex_t st_mu;
   pthread_t st_thread;
@@ -111,28 +108,6 @@ struct xfer {
   struct ml_buf errbody;
   CURL *h;
 };
-
-static CURL *pool_get(struct s3_store *s) {
-  CURL *h = NULL;
-  pthread_mutex_lock(&s->pool_mu);
-  if(s->npool > 0)
-    h = s->pool[--s->npool];
-  pthread_mutex_unlock(&s->pool_mu);
-  return h ? h : curl_easy_init();
-}
-
-static void pool_put(struct s3_store *s, CURL *h) {
-  if(!h)
-    return;
-  pthread_mutex_lock(&s->pool_mu);
-  if(s->npool < POOL_MAX) {
-    s->pool[s->npool++] = h;
-    h = NULL;
-  }
-  pthread_mutex_unlock(&s->pool_mu);
-  if(h)
-    curl_easy_cleanup(h);
-}
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *arg) {
   struct xfer *x = arg;
@@ -314,42 +289,6 @@ static CURLcode attempt(struct s3_store *s, struct xfer *x, const char *url) {
   return cc;
 }
 
-static int transport_retriable(CURLcode cc) {
-  switch(cc) {
-  case CURLE_COULDNT_CONNECT:
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_OPERATION_TIMEDOUT:
-  case CURLE_SEND_ERROR:
-  case CURLE_RECV_ERROR:
-  case CURLE_GOT_NOTHING:
-  case CURLE_PARTIAL_FILE:
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_HTTP2:
-  case CURLE_HTTP2_STREAM: return 1;
-  default: return 0;
-  }
-}
-
-static ml_err errno_err(int e) {
-  if(e == ENOSPC || e == EDQUOT)
-    return ML_ERR_INSUFFICIENT_STORAGE;
-  if(e == ENOMEM)
-    return ML_ERR_NOMEM;
-  return ML_ERR_IO;
-}
-
-/* 100 ms, 200 ms, 400 ms ... (at most 5 s) plus up to 100 ms of jitter. */
-static void backoff(int attempt_no) {
-  int64_t ms = 100LL << (attempt_no - 1 < 6 ? attempt_no - 1 : 6);
-  struct timespec ts;
-  if(ms > 5000)
-    ms = 5000;
-  ms += (int64_t)((ml_mono_ns() >> 10) % 100);
-  ts.tv_sec = ms / 1000;
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  nanosleep(&ts, NULL);
-}
-
 /* Runs x with retries. ML_OK for 2xx; ML_ERR_NOT_FOUND for 404 (no
  * message: the caller decides what a missing key means); otherwise the
  * error, with "what: detail" in eb. */
@@ -358,7 +297,7 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
   ml_err rc = ML_OK;
   ml_buf_init(&url, 8192);
   ml_buf_init(&x->errbody, ERRBODY_MAX);
-  x->h = pool_get(s);
+  x->h = ml_store_http_pool_get(&s->pool);
   if(!x->h) {
     rc = ml_fail(eb, ML_ERR_NOMEM, "S3: cannot make a curl handle");
     goto out;
@@ -380,7 +319,7 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
     if(x->out)
       ml_buf_reset(x->out);
     if(x->out_fd >= 0 && (ftruncate(x->out_fd, 0) || lseek(x->out_fd, 0, SEEK_SET) < 0)) {
-      rc = ml_fail(eb, errno_err(errno), "S3 %s %s: temp file: %s", x->method, x->key,
+      rc = ml_fail(eb, ml_store_errno_err(errno), "S3 %s %s: temp file: %s", x->method, x->key,
                    strerror(errno));
       goto out;
     }
@@ -409,12 +348,12 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
         goto out;
       }
     } else if(x->local_errno) {
-      rc = ml_fail(eb, x->local_errno == EFBIG ? ML_ERR_IO : errno_err(x->local_errno),
+      rc = ml_fail(eb, x->local_errno == EFBIG ? ML_ERR_IO : ml_store_errno_err(x->local_errno),
                    "S3 %s %s: %s", x->method, *x->key ? x->key : "(bucket)",
                    x->local_errno == EFBIG ? "answer too large" : strerror(x->local_errno));
       goto out;
     } else {
-      retry = transport_retriable(cc);
+      retry = ml_store_http_retriable(cc);
       if(!retry || n >= s->u.tries) {
         rc = ml_fail(eb, cc == CURLE_OUT_OF_MEMORY ? ML_ERR_NOMEM : ML_ERR_STORAGE_UNAVAILABLE,
                      "S3 %s %s: %s%s", x->method, *x->key ? x->key : "(bucket)",
@@ -422,10 +361,10 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
         goto out;
       }
     }
-    backoff(n);
+    ml_store_http_backoff(n);
   }
 out:
-  pool_put(s, x->h);
+  ml_store_http_pool_put(&s->pool, x->h);
   x->h = NULL;
   ml_buf_free(&x->errbody);
   ml_buf_free(&url);
@@ -592,8 +531,8 @@ static ml_err s3_get(struct ml_store *st, const char *key, struct ml_blob *out,
     return ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
   fd = mkostemp(tmpl, O_CLOEXEC);
   if(fd < 0)
-    return ml_fail(eb, errno_err(errno), "S3 GET %s: temp file in %s: %s", key, s->base.spool_dir,
-                   strerror(errno));
+    return ml_fail(eb, ml_store_errno_err(errno), "S3 GET %s: temp file in %s: %s", key,
+                   s->base.spool_dir, strerror(errno));
   unlink(tmpl); /* nothing to clean after a crash */
   xfer_init(&x, "GET", key, NULL);
   x.out_fd = fd;
@@ -900,7 +839,7 @@ static void stream_finish(struct s3_stream *st, CURLcode cc) {
   } else {
     /* A broken transfer resumes from where it stopped; a 4xx does not. */
     again = !st->closing && st->tries < s->u.tries &&
-            (transport_retriable(cc) || st->status >= 500 || st->status == 429 ||
+            (ml_store_http_retriable(cc) || st->status >= 500 || st->status == 429 ||
              (cc == CURLE_OK && st->status == 206));
     pthread_mutex_unlock(&st->mu);
     if(again && stream_begin(st) == 0)
@@ -1111,9 +1050,7 @@ static void s3_close(struct ml_store *st) {
   }
   if(s->multi)
     curl_multi_cleanup(s->multi);
-  for(int i = 0; i < s->npool; i++)
-    curl_easy_cleanup(s->pool[i]);
-  pthread_mutex_destroy(&s->pool_mu);
+  ml_store_http_pool_destroy(&s->pool);
   pthread_mutex_destroy(&s->st_mu);
   if(s->secret_key)
     memset(s->secret_key, 0, strlen(s->secret_key));
@@ -1123,29 +1060,9 @@ static void s3_close(struct ml_store *st) {
   ml_free(s);
 }
 
-static const struct ml_store_ops s3_ops = {"s3",         s3_close,       s3_put,  s3_get,
-                                           s3_remove,    s3_list,        s3_ping, s3_stat,
-                                           s3_open_read, s3_delivery_url};
-
-static ml_err mkdir_p(const char *dir, struct ml_errbuf *eb) {
-  char path[4096];
-  size_t n = strlen(dir);
-  if(n == 0 || n >= sizeof(path))
-    return ml_fail(eb, ML_ERR_CONFIG, "bad spool dir");
-  memcpy(path, dir, n + 1);
-  for(char *p = path + 1;; p++) {
-    if(*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if(mkdir(path, 0700) && errno != EEXIST)
-        return ml_fail(eb, errno_err(errno), "mkdir %s: %s", path, strerror(errno));
-      *p = c;
-      if(!c)
-        break;
-    }
-  }
-  return ML_OK;
-}
+static const struct ml_store_ops s3_ops = {"s3",         s3_close,        s3_put,  s3_get,
+                                           s3_remove,    s3_list,         s3_ping, s3_stat,
+                                           s3_open_read, s3_delivery_url, NULL};
 
 ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out,
                         struct ml_errbuf *eb) {
@@ -1164,7 +1081,7 @@ ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out,
   s = ml_calloc(1, sizeof(*s));
   if(!s)
     return ML_ERR_NOMEM;
-  pthread_mutex_init(&s->pool_mu, NULL);
+  ml_store_http_pool_init(&s->pool);
   pthread_mutex_init(&s->st_mu, NULL);
   s->base.ops = &s3_ops;
   rc = ml_store_s3_url_parse(o->url, &s->u, eb);
@@ -1184,7 +1101,7 @@ ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out,
     rc = ML_ERR_NOMEM;
     goto out;
   }
-  rc = mkdir_p(s->base.spool_dir, eb);
+  rc = ml_store_mkdir_p(s->base.spool_dir, eb);
   if(rc)
     goto out;
   s->multi = curl_multi_init();

@@ -925,6 +925,37 @@ static void test_sign_errors(void **state) {
       ML_OK);
 }
 
+/* Cloudinary transformations: parameters sorted by name; crops that never
+ * enlarge (c_limit, c_lfill); f_ only where the output format differs
+ * from the source's; q_auto unless q_ says. */
+static void test_cloudinary_mapping(void **state) {
+  static const struct {
+    const char *seg, *mime, *want;
+  } cases[] = {
+      {"t_thumbnail", "image/jpeg", "c_lfill,h_200,q_auto,w_200"},
+      {"t_small", "image/png", "c_limit,q_auto,w_480"},
+      {"w_300", "image/jpeg", "c_limit,q_auto,w_300"},
+      {"h_300,c_limit", "image/webp", "c_limit,h_300,q_auto"},
+      {"w_100,h_50,c_fill,f_auto,q_80", "image/jpeg", "c_lfill,f_auto,h_50,q_80,w_100"},
+      {"f_jpeg", "image/png", "f_jpg,q_auto"},
+      {"f_webp,q_1", "image/jpeg", "f_webp,q_1"},
+      {"f_avif", "image/jpeg", "f_avif,q_auto"},
+      {"f_png", "image/png", "f_png,q_auto"},
+      {"w_64", "image/gif", "c_limit,f_png,q_auto,w_64"}, /* a still of the first frame */
+      {"w_64", "image/tiff", "c_limit,f_jpg,q_auto,w_64"},
+      {"w_64", "image/heif", "c_limit,f_jpg,q_auto,w_64"},
+      {"w_8192,h_8192,c_limit,f_webp,q_100", "image/jpeg", "c_limit,f_webp,h_8192,q_100,w_8192"},
+  };
+  (void)state;
+  for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct ml_transform t = parse_ok(cases[i].seg);
+    char out[ML_TRANSFORM_CLOUDINARY_MAX];
+    ml_transform_cloudinary(&t, cases[i].mime, out);
+    if(strcmp(out, cases[i].want))
+      fail_msg("%s (%s): got %s, want %s", cases[i].seg, cases[i].mime, out, cases[i].want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_each_key),
@@ -950,6 +981,7 @@ int main(void) {
       cmocka_unit_test(test_output_from_source),
       cmocka_unit_test(test_output_auto),
       cmocka_unit_test(test_format_names),
+      cmocka_unit_test(test_cloudinary_mapping),
       cmocka_unit_test(test_sign_known_answer),
       cmocka_unit_test(test_signature_parse),
       cmocka_unit_test(test_verify),

@@ -1,0 +1,808 @@
+/*
+ * store_cloudinary.c - blob store on Cloudinary (the seed system's own
+ * backend), through its REST APIs with libcurl and Jansson.
+ *
+ * Calls. put is the Upload API (signed: store_cloudinary.h), one request
+ * up to chunk_size, else Cloudinary's chunked upload: every chunk a signed
+ * request with X-Unique-Upload-Id and Content-Range, read from the spool
+ * file as curl sends it (memory stays flat). remove is destroy with
+ * invalidate=true, so the CDN forgets the bytes too. list is the Admin API
+ * (HTTP Basic), for fsck. get and stat read the delivery URL (GET, HEAD):
+ * the Admin API is rate limited per hour, delivery is not. Every call has
+ * a connect timeout and either a total timeout (metadata) or a minimum
+ * speed (data); connection failures, timeouts, 5xx, 420 (Cloudinary's rate
+ * limit) and 429 are retried up to `tries` attempts with backoff; the
+ * same public_id is used every time, so a retried upload overwrites
+ * itself.
+ *
+ * Resource types. The type of a blob follows from its key and content
+ * type (ml_store_cld_resource_type), but get, stat and remove know only
+ * the key. For a variant (a key with an extension) that is raw, always.
+ * For an original, the store asks image, then video, then raw: reads take
+ * the first that has it; remove destroys the first that answers "ok", and
+ * counts the blob as removed only when every type answered "not found" -
+ * Cloudinary says "not found" for the wrong type as for a missing asset,
+ * and trusting a guessed type's answer is how the seed system orphaned
+ * files.
+ *
+ * Delivery. With delivery=redirect (the default) file URLs answer 302 to
+ * Cloudinary's versioned URL (…/upload/v<version>/<public_id>; version is
+ * the media version, unique per key) and transforms to a Cloudinary
+ * transformation on the same asset, so Cloudinary's CDN does the work.
+ * With delivery=proxy, medialib downloads the blob into an unlinked spool
+ * file and sends it (open_read falls back to get), and renders variants
+ * itself, stored as raw assets.
+ *
+ * Instances keep no state but temp files: everything is in Cloudinary.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "store/store_cloudinary.h"
+#include "store/store_http.h"
+#include "store/store_int.h"
+
+#define ERRBODY_MAX (16 * 1024)
+#define JSON_MAX (8 * 1024 * 1024) /* a list page of 500 assets is ~400 KiB */
+
+struct cld_store {
+  struct ml_store base;
+  struct ml_store_cld_url u;
+  struct ml_store_http_pool pool;
+};
+
+static const char *const all_types[] = {"image", "video", "raw"};
+
+/* The types a key may have been stored under, in the order to ask. */
+static size_t candidate_types(const char *key, const char *const **out) {
+  static const char *const raw_only[] = {"raw"};
+  if(!strcmp(ml_store_cld_resource_type(key, "image/jpeg"), "raw")) {
+    *out = raw_only;
+    return 1;
+  }
+  *out = all_types;
+  return 3;
+}
+
+/* ------------------------------------------------------------ transfers */
+
+/* The file part of an upload: len bytes of fd from off. */
+struct part {
+  int fd;
+  int64_t off, len, pos;
+  int local_errno;
+};
+
+struct call {
+  /* in */
+  const char *what;   /* "upload m/42/v1-ab/original": for messages */
+  const char *method; /* GET HEAD POST */
+  const char *url;
+  int basic_auth;
+  int metadata;                      /* a short call: total timeout */
+  const char *form;                  /* POST application/x-www-form-urlencoded */
+  struct ml_store_cld_param *fields; /* POST multipart: these fields, then the file part */
+  size_t nfields;
+  struct part *file;
+  struct curl_slist *headers;
+  int out_fd;         /* >= 0: a 2xx body goes there */
+  struct ml_buf *out; /* or here */
+  /* out */
+  long status;
+  int64_t length;
+  time_t mtime;
+  char msg[300]; /* Cloudinary's error message, or "HTTP n" */
+  /* private */
+  int local_errno;
+  struct ml_buf errbody;
+  CURL *h;
+};
+
+static size_t part_read(char *buf, size_t size, size_t nitems, void *arg) {
+  struct part *p = arg;
+  int64_t left = p->len - p->pos;
+  size_t want = size * nitems;
+  ssize_t n;
+  if(left <= 0)
+    return 0;
+  if((int64_t)want > left)
+    want = (size_t)left;
+  do
+    n = pread(p->fd, buf, want, (off_t)(p->off + p->pos));
+  while(n < 0 && errno == EINTR);
+  if(n <= 0) {
+    p->local_errno = n < 0 ? errno : EIO; /* 0: the file shrank under us */
+    return CURL_READFUNC_ABORT;
+  }
+  p->pos += n;
+  return (size_t)n;
+}
+
+static int part_seek(void *arg, curl_off_t offset, int origin) {
+  struct part *p = arg;
+  if(origin != SEEK_SET || offset < 0 || offset > p->len)
+    return CURL_SEEKFUNC_FAIL;
+  p->pos = offset;
+  return CURL_SEEKFUNC_OK;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
+  struct call *c = arg;
+  size_t n = size * nmemb;
+  long status = 0;
+  curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+  if(status < 200 || status >= 300) { /* an error body: keep its start */
+    size_t room = c->errbody.max - c->errbody.len;
+    if(room)
+      ml_buf_add(&c->errbody, data, n < room ? n : room);
+    return n;
+  }
+  if(c->out_fd >= 0) {
+    for(size_t off = 0; off < n;) {
+      ssize_t w = write(c->out_fd, data + off, n - off);
+      if(w < 0 && errno == EINTR)
+        continue;
+      if(w < 0) {
+        c->local_errno = errno;
+        return 0;
+      }
+      off += (size_t)w;
+    }
+    return n;
+  }
+  if(c->out && ml_buf_add(c->out, data, n)) {
+    c->local_errno = EFBIG;
+    return 0;
+  }
+  return n;
+}
+
+/* The multipart body: the fields, then the file part (named "blob": the
+ * public_id says where it goes). */
+static curl_mime *make_mime(struct call *c) {
+  curl_mime *m = curl_mime_init(c->h);
+  curl_mimepart *p;
+  if(!m)
+    return NULL;
+  for(size_t i = 0; i < c->nfields; i++) {
+    if(!c->fields[i].value || !c->fields[i].value[0])
+      continue;
+    p = curl_mime_addpart(m);
+    if(!p || curl_mime_name(p, c->fields[i].name) ||
+       curl_mime_data(p, c->fields[i].value, CURL_ZERO_TERMINATED))
+      goto fail;
+  }
+  if(c->file) {
+    p = curl_mime_addpart(m);
+    if(!p || curl_mime_name(p, "file") || curl_mime_filename(p, "blob") ||
+       curl_mime_type(p, "application/octet-stream") ||
+       curl_mime_data_cb(p, (curl_off_t)c->file->len, part_read, part_seek, NULL, c->file))
+      goto fail;
+  }
+  return m;
+fail:
+  curl_mime_free(m);
+  return NULL;
+}
+
+static CURLcode attempt(struct cld_store *s, struct call *c, curl_mime *mime) {
+  CURL *h = c->h;
+  CURLcode cc;
+  curl_off_t len = -1, ft = -1;
+  curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_URL, c->url);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->u.connect_timeout_s);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+  if(c->headers)
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+  if(c->basic_auth) {
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(h, CURLOPT_USERNAME, s->u.api_key);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, s->u.api_secret);
+  }
+  if(c->metadata) {
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, s->u.timeout_s);
+  } else {
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->u.timeout_s);
+  }
+  if(!strcmp(c->method, "HEAD"))
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  else if(mime)
+    curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
+  else if(c->form)
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->form);
+  cc = curl_easy_perform(h);
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
+  if(curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) == CURLE_OK)
+    c->length = len;
+  if(curl_easy_getinfo(h, CURLINFO_FILETIME_T, &ft) == CURLE_OK && ft >= 0)
+    c->mtime = (time_t)ft;
+  return cc;
+}
+
+/* Runs c with retries. ML_OK for 2xx; ML_ERR_NOT_FOUND for 404 (no
+ * message: the caller decides what it means); otherwise the error with
+ * "Cloudinary <what>: detail" in eb. */
+static ml_err cld_call(struct cld_store *s, struct call *c, struct ml_errbuf *eb) {
+  curl_mime *mime = NULL;
+  ml_err rc = ML_OK;
+  ml_buf_init(&c->errbody, ERRBODY_MAX);
+  c->h = ml_store_http_pool_get(&s->pool);
+  if(!c->h) {
+    rc = ml_fail(eb, ML_ERR_NOMEM, "Cloudinary: cannot make a curl handle");
+    goto out;
+  }
+  if(c->fields && !(mime = make_mime(c))) {
+    rc = ml_fail(eb, ML_ERR_NOMEM, "Cloudinary %s: cannot build the request", c->what);
+    goto out;
+  }
+  for(int n = 1;; n++) {
+    CURLcode cc;
+    int retry;
+    c->status = 0;
+    c->length = -1;
+    c->mtime = 0;
+    c->msg[0] = '\0';
+    c->local_errno = 0;
+    if(c->file) {
+      c->file->pos = 0;
+      c->file->local_errno = 0;
+    }
+    ml_buf_reset(&c->errbody);
+    if(c->out)
+      ml_buf_reset(c->out);
+    if(c->out_fd >= 0 && (ftruncate(c->out_fd, 0) || lseek(c->out_fd, 0, SEEK_SET) < 0)) {
+      rc = ml_fail(eb, ml_store_errno_err(errno), "Cloudinary %s: temp file: %s", c->what,
+                   strerror(errno));
+      goto out;
+    }
+    cc = attempt(s, c, mime);
+    if(cc == CURLE_OK && c->status >= 200 && c->status < 300)
+      goto out;
+    if(c->file && c->file->local_errno) {
+      rc = ml_fail(eb, ml_store_errno_err(c->file->local_errno),
+                   "Cloudinary %s: reading the file: %s", c->what, strerror(c->file->local_errno));
+      goto out;
+    }
+    if(cc == CURLE_OK) {
+      if(!ml_store_cld_parse_error(c->errbody.data ? c->errbody.data : "", c->errbody.len, c->msg,
+                                   sizeof(c->msg)))
+        snprintf(c->msg, sizeof(c->msg), "HTTP %ld", c->status);
+      if(c->status == 404) {
+        rc = ML_ERR_NOT_FOUND;
+        goto out;
+      }
+      retry = c->status >= 500 || c->status == 420 || c->status == 429;
+      if(!retry || n >= s->u.tries) {
+        /* 401/403: refused (credentials, a stale timestamp): the store is
+         * unavailable to us; other 4xx: this request is wrong. */
+        rc = ml_fail(
+            eb,
+            retry || c->status == 401 || c->status == 403 ? ML_ERR_STORAGE_UNAVAILABLE : ML_ERR_IO,
+            "Cloudinary %s: %ld %s%s", c->what, c->status, c->msg, retry ? " (after retries)" : "");
+        goto out;
+      }
+    } else if(c->local_errno) {
+      rc = ml_fail(eb, c->local_errno == EFBIG ? ML_ERR_IO : ml_store_errno_err(c->local_errno),
+                   "Cloudinary %s: %s", c->what,
+                   c->local_errno == EFBIG ? "answer too large" : strerror(c->local_errno));
+      goto out;
+    } else {
+      retry = ml_store_http_retriable(cc);
+      if(!retry || n >= s->u.tries) {
+        rc = ml_fail(eb, cc == CURLE_OUT_OF_MEMORY ? ML_ERR_NOMEM : ML_ERR_STORAGE_UNAVAILABLE,
+                     "Cloudinary %s: %s%s", c->what, curl_easy_strerror(cc),
+                     retry ? " (after retries)" : "");
+        goto out;
+      }
+    }
+    ml_store_http_backoff(n);
+  }
+out:
+  curl_mime_free(mime);
+  ml_store_http_pool_put(&s->pool, c->h);
+  c->h = NULL;
+  ml_buf_free(&c->errbody);
+  return rc;
+}
+
+static void call_init(struct call *c, const char *method, const char *url, const char *what) {
+  memset(c, 0, sizeof(*c));
+  c->method = method;
+  c->url = url;
+  c->what = what;
+  c->out_fd = -1;
+}
+
+/* PREFIX/v1_1/CLOUD/<path> */
+static ml_err api_url(const struct cld_store *s, struct ml_buf *out, const char *path) {
+  return ml_buf_addf(out, "%s/v1_1/%s/%s", s->u.upload_prefix, s->u.cloud, path);
+}
+
+static ml_err public_id_of(const struct cld_store *s, const char *key, char *out, size_t cap) {
+  if((size_t)snprintf(out, cap, "%s%s", s->u.prefix, key) >= cap)
+    return ML_ERR_INTERNAL;
+  return ML_OK;
+}
+
+/* Fills timestamp and signature of a signed call's fields (the last two
+ * slots of f, which the caller leaves for them). */
+static ml_err sign_fields(const struct cld_store *s, struct ml_store_cld_param *f, size_t n,
+                          char ts[24], char sig[65], struct ml_errbuf *eb) {
+  snprintf(ts, 24, "%lld", (long long)time(NULL));
+  f[n - 2].name = "timestamp";
+  f[n - 2].value = ts;
+  f[n - 1].name = "signature";
+  f[n - 1].value = "";
+  ml_err rc = ml_store_cld_sign(f, n, s->u.api_secret, s->u.sha256, sig, eb);
+  f[n - 1].value = sig;
+  return rc;
+}
+
+/* ------------------------------------------------------------------ put */
+
+/* One upload request: the whole file, or one chunk of a chunked upload
+ * (upload_id != NULL). *partial is 1 when Cloudinary waits for more
+ * chunks. */
+static ml_err upload_one(struct cld_store *s, const char *key, const char *rtype,
+                         const char *public_id, struct part *file, int64_t total,
+                         const char *upload_id, struct ml_store_cld_asset *a, int *partial,
+                         struct ml_errbuf *eb) {
+  struct ml_store_cld_param f[5] = {{"api_key", s->u.api_key}, {"public_id", public_id}};
+  struct ml_buf url, body, what;
+  struct curl_slist *hdrs = NULL, *t;
+  char ts[24], sig[65], line[160];
+  struct call c;
+  ml_err rc;
+  ml_buf_init(&url, 4096);
+  ml_buf_init(&body, JSON_MAX);
+  ml_buf_init(&what, 2048);
+  rc = sign_fields(s, f, 4, ts, sig, eb);
+  if(rc)
+    goto out;
+  if(api_url(s, &url, rtype) || ml_buf_adds(&url, "/upload") ||
+     ml_buf_addf(&what, "upload %s (%s)", key, rtype)) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+  hdrs = curl_slist_append(NULL, "Expect:");
+  if(hdrs && upload_id) {
+    snprintf(line, sizeof(line), "X-Unique-Upload-Id: %s", upload_id);
+    if((t = curl_slist_append(hdrs, line)))
+      hdrs = t;
+    snprintf(line, sizeof(line), "Content-Range: bytes %lld-%lld/%lld", (long long)file->off,
+             (long long)(file->off + file->len - 1), (long long)total);
+    if(!t || !(t = curl_slist_append(hdrs, line))) {
+      rc = ML_ERR_NOMEM;
+      goto out;
+    }
+  }
+  if(!hdrs) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+  call_init(&c, "POST", url.data, what.data);
+  c.fields = f;
+  c.nfields = 4;
+  c.file = file;
+  c.headers = hdrs;
+  c.out = &body;
+  rc = cld_call(s, &c, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary %s: 404 %s (is the cloud name right?)",
+                 what.data, c.msg);
+  if(!rc)
+    rc = ml_store_cld_parse_upload(body.data ? body.data : "", body.len, a, partial, eb);
+out:
+  curl_slist_free_all(hdrs);
+  ml_buf_free(&url);
+  ml_buf_free(&body);
+  ml_buf_free(&what);
+  return rc;
+}
+
+static ml_err cld_put(struct ml_store *st, const char *key, const char *src_path,
+                      const char *content_type, struct ml_errbuf *eb) {
+  struct cld_store *s = (struct cld_store *)st;
+  const char *rtype = ml_store_cld_resource_type(key, content_type);
+  char public_id[ML_CLD_PUBLIC_ID_MAX], upload_id[33];
+  unsigned char rnd[16];
+  struct ml_store_cld_asset a;
+  struct stat sb;
+  struct part file = {0};
+  int partial = 0;
+  ml_err rc;
+  if(public_id_of(s, key, public_id, sizeof(public_id)))
+    return ml_fail(eb, ML_ERR_INTERNAL, "Cloudinary: the public_id of %s is too long", key);
+  file.fd = open(src_path, O_RDONLY | O_CLOEXEC);
+  if(file.fd < 0)
+    return ml_fail(eb, ml_store_errno_err(errno), "Cloudinary upload %s: open %s: %s", key,
+                   src_path, strerror(errno));
+  if(fstat(file.fd, &sb)) {
+    rc = ml_fail(eb, ml_store_errno_err(errno), "Cloudinary upload %s: %s", key, strerror(errno));
+    goto out;
+  }
+  memset(&a, 0, sizeof(a));
+  if(sb.st_size <= s->u.chunk_size) {
+    file.len = sb.st_size;
+    rc = upload_one(s, key, rtype, public_id, &file, sb.st_size, NULL, &a, &partial, eb);
+  } else {
+    if(RAND_bytes(rnd, sizeof(rnd)) != 1) {
+      rc = ml_fail(eb, ML_ERR_INTERNAL, "Cloudinary upload %s: no random upload id", key);
+      goto out;
+    }
+    ml_hex_encode(rnd, sizeof(rnd), upload_id);
+    rc = ML_OK;
+    for(int64_t off = 0; off < sb.st_size && !rc; off += s->u.chunk_size) {
+      file.off = off;
+      file.len = sb.st_size - off < s->u.chunk_size ? sb.st_size - off : s->u.chunk_size;
+      rc = upload_one(s, key, rtype, public_id, &file, sb.st_size, upload_id, &a, &partial, eb);
+      if(!rc && partial != (off + file.len < sb.st_size))
+        rc = ml_fail(eb, ML_ERR_IO,
+                     partial ? "Cloudinary upload %s: still waiting for chunks after the last"
+                             : "Cloudinary upload %s: finished before the last chunk",
+                     key);
+    }
+  }
+  if(rc)
+    goto out;
+  if(partial || strcmp(a.public_id, public_id) || strcmp(a.resource_type, rtype) ||
+     (a.bytes >= 0 && a.bytes != sb.st_size)) {
+    rc = ml_fail(eb, ML_ERR_IO,
+                 "Cloudinary upload %s: stored as %s/%s, %lld bytes (asked %s/%s, %lld bytes)", key,
+                 a.resource_type, a.public_id, (long long)a.bytes, rtype, public_id,
+                 (long long)sb.st_size);
+    goto out;
+  }
+  unlink(src_path); /* consumed: the store has it */
+out:
+  close(file.fd);
+  return rc;
+}
+
+/* ------------------------------------------------------- get, stat, rm */
+
+/* GET or HEAD of key's delivery URL under each type it may have. */
+static ml_err fetch(struct cld_store *s, const char *method, const char *key, int out_fd,
+                    struct call *c, struct ml_errbuf *eb) {
+  const char *const *types;
+  size_t ntypes = candidate_types(key, &types);
+  char public_id[ML_CLD_PUBLIC_ID_MAX], what[700];
+  struct ml_buf url;
+  ml_err rc = ML_ERR_NOT_FOUND;
+  if(public_id_of(s, key, public_id, sizeof(public_id)))
+    return ml_fail(eb, ML_ERR_NOT_FOUND, "Cloudinary: the public_id of %s is too long", key);
+  ml_buf_init(&url, 4096);
+  for(size_t i = 0; i < ntypes && rc == ML_ERR_NOT_FOUND; i++) {
+    ml_buf_reset(&url);
+    if(ml_store_cld_delivery_url(&s->u, types[i], NULL, ml_store_cld_key_version(key), public_id,
+                                 &url)) {
+      rc = ML_ERR_NOMEM;
+      break;
+    }
+    snprintf(what, sizeof(what), "%s %s (%s)", method, key, types[i]);
+    call_init(c, method, url.data, what);
+    c->metadata = out_fd < 0;
+    c->out_fd = out_fd;
+    rc = cld_call(s, c, eb);
+  }
+  ml_buf_free(&url);
+  if(rc == ML_ERR_NOT_FOUND)
+    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "Cloudinary %s %s: no such asset", method, key);
+  return rc;
+}
+
+static ml_err cld_get(struct ml_store *st, const char *key, struct ml_blob *out,
+                      struct ml_errbuf *eb) {
+  struct cld_store *s = (struct cld_store *)st;
+  char tmpl[4096];
+  struct call c;
+  struct stat sb;
+  ml_err rc;
+  int fd;
+  if((size_t)snprintf(tmpl, sizeof(tmpl), "%s/cldget-XXXXXX", s->base.spool_dir) >= sizeof(tmpl))
+    return ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
+  fd = mkostemp(tmpl, O_CLOEXEC);
+  if(fd < 0)
+    return ml_fail(eb, ml_store_errno_err(errno), "Cloudinary GET %s: temp file in %s: %s", key,
+                   s->base.spool_dir, strerror(errno));
+  unlink(tmpl); /* nothing to clean after a crash */
+  rc = fetch(s, "GET", key, fd, &c, eb);
+  if(!rc && (fstat(fd, &sb) || lseek(fd, 0, SEEK_SET) < 0))
+    rc = ml_fail(eb, ML_ERR_IO, "Cloudinary GET %s: temp file: %s", key, strerror(errno));
+  if(rc) {
+    close(fd);
+    return rc;
+  }
+  out->fd = fd;
+  out->size = sb.st_size;
+  out->mtime = c.mtime;
+  out->stream = NULL;
+  return ML_OK;
+}
+
+static ml_err cld_stat(struct ml_store *st, const char *key, struct ml_blob *out,
+                       struct ml_errbuf *eb) {
+  struct cld_store *s = (struct cld_store *)st;
+  struct call c;
+  ml_err rc = fetch(s, "HEAD", key, -1, &c, eb);
+  if(rc)
+    return rc;
+  if(c.length < 0)
+    return ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary HEAD %s: no Content-Length", key);
+  out->fd = -1;
+  out->stream = NULL;
+  out->size = c.length;
+  out->mtime = c.mtime;
+  return ML_OK;
+}
+
+/* destroy of public_id as rtype: *found from Cloudinary's answer. */
+static ml_err destroy(struct cld_store *s, const char *key, const char *rtype,
+                      const char *public_id, int *found, struct ml_errbuf *eb) {
+  struct ml_store_cld_param f[6] = {{"api_key", s->u.api_key},
+                                    {"invalidate", "true"},
+                                    {"public_id", public_id},
+                                    {"type", "upload"}};
+  struct ml_buf url, form, body;
+  char ts[24], sig[65], what[700];
+  struct call c;
+  ml_err rc;
+  ml_buf_init(&url, 4096);
+  ml_buf_init(&form, 8192);
+  ml_buf_init(&body, 64 * 1024);
+  rc = sign_fields(s, f, 6, ts, sig, eb);
+  if(rc)
+    goto out;
+  if(api_url(s, &url, rtype) || ml_buf_adds(&url, "/destroy")) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+  for(size_t i = 0; i < 6 && !rc; i++) {
+    rc = ml_buf_addf(&form, "%s%s=", i ? "&" : "", f[i].name);
+    if(!rc)
+      rc = ml_buf_url_encode(&form, f[i].value);
+  }
+  if(rc)
+    goto out;
+  snprintf(what, sizeof(what), "destroy %s (%s)", key, rtype);
+  call_init(&c, "POST", url.data, what);
+  c.metadata = 1;
+  c.form = form.data;
+  c.out = &body;
+  rc = cld_call(s, &c, eb);
+  if(rc == ML_ERR_NOT_FOUND) /* the endpoint, not the asset: that is a 200 */
+    rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary %s: 404 %s", what, c.msg);
+  if(!rc)
+    rc = ml_store_cld_parse_destroy(body.data ? body.data : "", body.len, found, eb);
+out:
+  ml_buf_free(&url);
+  ml_buf_free(&form);
+  ml_buf_free(&body);
+  return rc;
+}
+
+static ml_err cld_remove(struct ml_store *st, const char *key, struct ml_errbuf *eb) {
+  struct cld_store *s = (struct cld_store *)st;
+  const char *const *types;
+  size_t ntypes = candidate_types(key, &types);
+  char public_id[ML_CLD_PUBLIC_ID_MAX];
+  if(public_id_of(s, key, public_id, sizeof(public_id)))
+    return ml_fail(eb, ML_ERR_INTERNAL, "Cloudinary: the public_id of %s is too long", key);
+  for(size_t i = 0; i < ntypes; i++) {
+    int found = 0;
+    ml_err rc = destroy(s, key, types[i], public_id, &found, eb);
+    if(rc)
+      return rc;
+    if(found)
+      return ML_OK;
+  }
+  return ML_OK; /* every type said "not found": there is nothing left to remove */
+}
+
+/* ----------------------------------------------------------------- list */
+
+struct list_walk {
+  const struct cld_store *s;
+  int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms);
+  void *ctx;
+};
+
+/* public_ids come back with the store's prefix; ours are valid keys under
+ * it, anything else in the account is not ours to report. */
+static int list_item(void *ctx, const struct ml_store_cld_asset *a) {
+  struct list_walk *w = ctx;
+  size_t plen = strlen(w->s->u.prefix);
+  if(strncmp(a->public_id, w->s->u.prefix, plen) || !ml_store_key_valid(a->public_id + plen))
+    return 0;
+  return w->cb(w->ctx, a->public_id + plen, a->bytes, a->created_ms);
+}
+
+static ml_err cld_list(struct ml_store *st, const char *prefix,
+                       int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms),
+                       void *ctx, struct ml_errbuf *eb) {
+  struct cld_store *s = (struct cld_store *)st;
+  struct list_walk w = {s, cb, ctx};
+  struct ml_buf url, body, full;
+  char cursor[1024], what[64];
+  int stopped = 0;
+  ml_err rc = ML_OK;
+  ml_buf_init(&url, 8192);
+  ml_buf_init(&body, JSON_MAX);
+  ml_buf_init(&full, 2048);
+  if(ml_buf_addf(&full, "%s%s", s->u.prefix, prefix)) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+  for(size_t t = 0; t < 3 && !rc && !stopped; t++) {
+    cursor[0] = '\0';
+    snprintf(what, sizeof(what), "list (%s)", all_types[t]);
+    do {
+      struct call c;
+      char path[64];
+      snprintf(path, sizeof(path), "resources/%s/upload", all_types[t]);
+      ml_buf_reset(&url);
+      rc = api_url(s, &url, path);
+      if(!rc)
+        rc = ml_buf_addf(&url, "?max_results=%d&prefix=", s->u.list_page);
+      if(!rc)
+        rc = ml_buf_url_encode(&url, full.data);
+      if(!rc && cursor[0]) {
+        rc = ml_buf_adds(&url, "&next_cursor=");
+        if(!rc)
+          rc = ml_buf_url_encode(&url, cursor);
+      }
+      if(rc)
+        break;
+      call_init(&c, "GET", url.data, what);
+      c.metadata = 1;
+      c.basic_auth = 1;
+      c.out = &body;
+      rc = cld_call(s, &c, eb);
+      if(rc == ML_ERR_NOT_FOUND)
+        rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary %s: 404 %s", what, c.msg);
+      if(!rc)
+        rc = ml_store_cld_parse_list(body.data ? body.data : "", body.len, list_item, &w, cursor,
+                                     sizeof(cursor), &stopped, eb);
+    } while(!rc && !stopped && cursor[0]);
+  }
+out:
+  ml_buf_free(&url);
+  ml_buf_free(&body);
+  ml_buf_free(&full);
+  return rc;
+}
+
+/* The Admin API's ping: are the cloud name and the credentials good? */
+static ml_err cld_ping(struct ml_store *st, struct ml_errbuf *eb) {
+  struct cld_store *s = (struct cld_store *)st;
+  struct ml_buf url, body;
+  struct call c;
+  ml_err rc;
+  ml_buf_init(&url, 4096);
+  ml_buf_init(&body, 64 * 1024);
+  rc = api_url(s, &url, "ping");
+  if(!rc) {
+    call_init(&c, "GET", url.data, "ping");
+    c.metadata = 1;
+    c.basic_auth = 1;
+    c.out = &body;
+    rc = cld_call(s, &c, eb);
+    if(rc == ML_ERR_NOT_FOUND)
+      rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary ping: 404 %s", c.msg);
+  }
+  ml_buf_free(&url);
+  ml_buf_free(&body);
+  return rc;
+}
+
+/* ------------------------------------------------------------- delivery */
+
+static ml_err redirect_url(struct cld_store *s, const char *key, const char *content_type,
+                           const char *transformation, struct ml_buf *out, int64_t *max_age,
+                           struct ml_errbuf *eb) {
+  const char *rtype = ml_store_cld_resource_type(key, content_type);
+  char public_id[ML_CLD_PUBLIC_ID_MAX];
+  if(!s->u.redirect)
+    return ML_ERR_NOT_IMPLEMENTED;
+  if(public_id_of(s, key, public_id, sizeof(public_id)))
+    return ml_fail(eb, ML_ERR_INTERNAL, "Cloudinary: the public_id of %s is too long", key);
+  if(ml_store_cld_delivery_url(&s->u, rtype, transformation, ml_store_cld_key_version(key),
+                               public_id, out))
+    return ML_ERR_NOMEM;
+  *max_age = s->u.redirect_ttl;
+  return ML_OK;
+}
+
+static ml_err cld_delivery_url(struct ml_store *st, const char *key, const char *content_type,
+                               const char *disposition, struct ml_buf *out, int64_t *max_age,
+                               struct ml_errbuf *eb) {
+  /* Cloudinary picks Content-Type itself; fl_attachment is how its
+   * delivery asks for a download. */
+  int attach = disposition && !strncasecmp(disposition, "attachment", 10);
+  return redirect_url((struct cld_store *)st, key, content_type, attach ? "fl_attachment" : NULL,
+                      out, max_age, eb);
+}
+
+static ml_err cld_transform_url(struct ml_store *st, const char *key, const char *content_type,
+                                const char *transformation, struct ml_buf *out, int64_t *max_age,
+                                struct ml_errbuf *eb) {
+  if(strcmp(ml_store_cld_resource_type(key, content_type), "image"))
+    return ML_ERR_NOT_IMPLEMENTED; /* Cloudinary transforms image assets only */
+  return redirect_url((struct cld_store *)st, key, content_type, transformation, out, max_age, eb);
+}
+
+/* ---------------------------------------------------------- open, close */
+
+static void cld_close(struct ml_store *st) {
+  struct cld_store *s = (struct cld_store *)st;
+  ml_store_http_pool_destroy(&s->pool);
+  memset(s->u.api_secret, 0, sizeof(s->u.api_secret));
+  ml_free(s->base.spool_dir);
+  ml_free(s);
+}
+
+static const struct ml_store_ops cld_ops = {
+    .name = "cloudinary",
+    .close = cld_close,
+    .put = cld_put,
+    .get = cld_get,
+    .remove = cld_remove,
+    .list = cld_list,
+    .ping = cld_ping,
+    .stat = cld_stat,
+    .open_read = NULL, /* proxy delivery reads a downloaded copy (get) */
+    .delivery_url = cld_delivery_url,
+    .transform_url = cld_transform_url,
+};
+
+ml_err ml_store_cloudinary_open(const struct ml_store_opts *o, struct ml_store **out,
+                                struct ml_errbuf *eb) {
+  struct cld_store *s;
+  ml_err rc;
+#ifdef ML_TEST_HOOKS
+  const int small_chunks = 1; /* the tests' stand-in takes chunks of any size */
+#else
+  const int small_chunks = 0;
+#endif
+  if(!o->spool_dir || !*o->spool_dir)
+    return ml_fail(eb, ML_ERR_CONFIG, "Cloudinary storage needs a local spool dir");
+  s = ml_calloc(1, sizeof(*s));
+  if(!s)
+    return ML_ERR_NOMEM;
+  ml_store_http_pool_init(&s->pool);
+  s->base.ops = &cld_ops;
+  rc = ml_store_cld_url_parse(o->url, small_chunks, &s->u, eb);
+  if(rc)
+    goto out;
+  s->base.spool_dir = ml_strdup(o->spool_dir);
+  if(!s->base.spool_dir) {
+    rc = ML_ERR_NOMEM;
+    goto out;
+  }
+  rc = ml_store_mkdir_p(s->base.spool_dir, eb);
+  if(rc)
+    goto out;
+  *out = &s->base;
+out:
+  if(rc)
+    cld_close(&s->base);
+  return rc;
+}
