@@ -160,8 +160,8 @@ ml_err ml_store_cld_url_parse(const char *url, int allow_small_chunks, struct ml
   const char *p, *at, *colon, *q, *host_end;
   char name[64], value[512];
   memset(out, 0, sizeof(*out));
-  strcpy(out->upload_prefix, "https://api.cloudinary.com");
-  strcpy(out->delivery_prefix, "https://res.cloudinary.com");
+  snprintf(out->upload_prefix, sizeof(out->upload_prefix), "https://api.cloudinary.com");
+  snprintf(out->delivery_prefix, sizeof(out->delivery_prefix), "https://res.cloudinary.com");
   out->redirect = 1;
   out->chunk_size = 20LL * 1024 * 1024;
   out->list_page = 500;
