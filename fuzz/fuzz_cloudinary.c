@@ -12,8 +12,7 @@
 static int item(void *arg, const struct ml_store_cld_asset *a) {
   int *n = arg;
   if(strlen(a->public_id) >= sizeof(a->public_id) ||
-     strlen(a->resource_type) >= sizeof(a->resource_type) || a->bytes < -1 ||
-     a->created_ms < -1)
+     strlen(a->resource_type) >= sizeof(a->resource_type) || a->bytes < -1 || a->created_ms < -1)
     abort();
   return ++*n > 5000;
 }

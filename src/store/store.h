@@ -36,10 +36,10 @@ struct ml_blob {
 
 /* Everything a store may need at open. Only url is required. */
 struct ml_store_opts {
-  const char *url; /* "file:///abs/dir", "file://rel/dir", "s3://bucket?..." (store_s3.h),
+  const char *url;           /* "file:///abs/dir", "file://rel/dir", "s3://bucket?..." (store_s3.h),
                     * "cloudinary://key:secret@cloud?..." (store_cloudinary.h) */
-  const char *faults;    /* test-only fault injection spec (store_faults.c); NULL: none */
-  const char *spool_dir; /* remote stores: local dir for uploads and temp files */
+  const char *faults;        /* test-only fault injection spec (store_faults.c); NULL: none */
+  const char *spool_dir;     /* remote stores: local dir for uploads and temp files */
   const char *s3_access_key; /* secrets: never logged */
   const char *s3_secret_key;
   const char *s3_delivery; /* "proxy" (stream through medialib, default) or "redirect" */

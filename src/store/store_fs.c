@@ -311,8 +311,8 @@ static void fs_close(struct ml_store *s) {
 }
 
 /* No open_read (get's fd is sent zero-copy) and no delivery_url. */
-static const struct ml_store_ops fs_ops = {"fs",    fs_close, fs_put,  fs_get, fs_remove,
-                                           fs_list, fs_ping,  fs_stat, NULL,   NULL, NULL};
+static const struct ml_store_ops fs_ops = {"fs",    fs_close, fs_put, fs_get, fs_remove, fs_list,
+                                           fs_ping, fs_stat,  NULL,   NULL,   NULL};
 
 static ml_err mkdir_p(char *path, struct ml_errbuf *eb) {
   for(char *p = path + 1;; p++) {
