@@ -19,12 +19,20 @@ dir=${2:-}
 usage="usage: $0 start DIR PORT [--keep] | stop DIR"
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "$usage" >&2; exit 2; }
 
+# Whether process $1 runs. A killed stand-in stays a zombie until its new
+# parent reaps it, and kill -0 succeeds on zombies: a restart right after a
+# SIGKILL must not take that for "already running".
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  case "$(ps -o stat= -p "$1" 2>/dev/null)" in Z*) return 1 ;; esac
+}
+
 case "$cmd" in
 start)
   port=${3:?$usage}
   keep=${4:-}
   [ -z "$keep" ] || [ "$keep" = --keep ] || { echo "$usage" >&2; exit 2; }
-  if [ -f "$dir/standin.pid" ] && kill -0 "$(cat "$dir/standin.pid")" 2>/dev/null; then
+  if [ -f "$dir/standin.pid" ] && alive "$(cat "$dir/standin.pid")"; then
     echo "cloudinary stand-in: already running in $dir" >&2
     exit 1
   fi
@@ -43,7 +51,7 @@ start)
     if [ -s "$dir/port" ] && curl -sf -o /dev/null "http://127.0.0.1:$(cat "$dir/port")/__standin/assets"; then
       exit 0
     fi
-    if ! kill -0 "$(cat "$dir/standin.pid")" 2>/dev/null; then
+    if ! alive "$(cat "$dir/standin.pid")"; then
       echo "cloudinary stand-in: exited at start; log:" >&2
       cat "$dir/standin.log" >&2
       exit 1
@@ -57,10 +65,10 @@ start)
 stop)
   [ -f "$dir/standin.pid" ] || exit 0
   pid=$(cat "$dir/standin.pid")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
+      alive "$pid" || break
       sleep 0.1
     done
     kill -KILL -- "-$pid" 2>/dev/null || true

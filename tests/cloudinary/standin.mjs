@@ -393,7 +393,7 @@ function parseMultipart(body, boundary) {
       }
       dataStart = headEnd + 4;
     }
-    const end = body.indexOf(next, dataStart);
+    const end = findDelimiter(body, next, dataStart);
     if (end < 0) throw bad('no closing boundary');
     const disposition = headers['content-disposition'] || '';
     parts.push({
@@ -404,6 +404,19 @@ function parseMultipart(body, boundary) {
     pos = end + 2;
   }
   return parts;
+}
+
+// Where the part that starts at from ends: at the next CRLF--boundary that is
+// followed by "--" or (padding and) CRLF. The boundary with anything else
+// after it is the part's data, which careless encoders do produce.
+function findDelimiter(body, next, from) {
+  for (let at = body.indexOf(next, from); at >= 0; at = body.indexOf(next, at + 1)) {
+    let p = at + next.length;
+    if (body[p] === 0x2d && body[p + 1] === 0x2d) return at;
+    while (body[p] === 0x20 || body[p] === 0x09) p++;
+    if (body[p] === 0x0d && body[p + 1] === 0x0a) return at;
+  }
+  return -1;
 }
 
 // Fields (name -> string) and the file (a Buffer) of an upload or destroy
@@ -593,6 +606,7 @@ async function finishUpload(ctx, rtAsked, fields, tmp, filename) {
   Object.assign(info, sniff(info.head));
   const rt = rtAsked === 'auto' ? (info.kind || 'raw') : rtAsked;
   ctx.rt = rt;
+  if (info.bytes === 0) throw new HttpError(400, 'Empty file');
   if (rt === 'image' && info.kind !== 'image') throw new HttpError(400, 'Invalid image file');
   if (rt === 'video' && info.kind !== 'video') throw new HttpError(400, 'Invalid video file');
   const publicId = fields.get('public_id') || randomPublicId();
@@ -849,10 +863,9 @@ function parseRange(header, size) {
     return [Math.max(0, size - n), size - 1];
   }
   const start = Number(m[1]);
-  const end = m[2] === '' ? size - 1 : Number(m[2]);
-  if (end < start) return null;
+  if (m[2] !== '' && Number(m[2]) < start) return null;
   if (start >= size) return 'unsatisfiable';
-  return [start, Math.min(end, size - 1)];
+  return [start, m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)];
 }
 
 // ---------------------------------------------------------------- test control
@@ -974,7 +987,9 @@ async function handle(req, res) {
     ctx.op = r.op;
     if (r.op !== 'control' && r.op !== 'unknown') {
       const failure = takeFailure(r.op);
-      if (failure) {
+      if (failure && failure.mode === 'reset_after') {
+        ctx.resetAfter = true;
+      } else if (failure) {
         // The whole request arrives first (as it would at a real server that
         // then fails), except that an oversized one is refused as usual.
         if (r.body) await readBody(req);
@@ -990,7 +1005,6 @@ async function handle(req, res) {
           req.socket.on('close', () => hungSockets.delete(req.socket));
           return;
         }
-        ctx.resetAfter = true;
       }
     }
     if (r.body) ctx.body = await readBody(req);
