@@ -527,7 +527,7 @@ const requestLog = [];
 // One line of JSON per request on stdout, and the same entry in the log that
 // GET /__standin/log answers (control requests stay out of that one, so that
 // tests see only the traffic of the client under test).
-function record(ctx, status, extra = {}) {
+function record(ctx, status) {
   if (ctx.recorded) return;
   ctx.recorded = true;
   const entry = {
@@ -542,10 +542,10 @@ function record(ctx, status, extra = {}) {
     invalidate: ctx.invalidate ?? null,
     chunked: Boolean(ctx.chunked),
     timestamp: ctx.timestamp ?? null, // the request's signed timestamp field
-    ...extra,
   };
   if (ctx.chunked) Object.assign(entry, { upload_id: ctx.uploadId, range: ctx.range });
   if (ctx.error) entry.error = ctx.error;
+  if (ctx.injected) entry.injected = ctx.injected; // status, reset, hang or reset_after
   if (ctx.op !== 'control') requestLog.push(entry);
   process.stdout.write(`${JSON.stringify({ ...entry, ms: Date.now() - ctx.started })}\n`);
 }
@@ -555,7 +555,7 @@ function record(ctx, status, extra = {}) {
 function sendJson(ctx, status, obj, headers = {}) {
   if (ctx.resetAfter) {
     // The request did its work; the answer is lost on the way back.
-    record(ctx, status, { injected: 'reset_after' });
+    record(ctx, status);
     ctx.req.socket.destroy();
     return;
   }
@@ -768,7 +768,7 @@ function resolveDelivery(rt, segs) {
 async function handleDelivery(ctx, rt, rawSegs) {
   if (ctx.resetAfter) {
     // Nothing to do before the answer is lost.
-    record(ctx, null, { injected: 'reset_after' });
+    record(ctx, null);
     return ctx.req.socket.destroy();
   }
   let segs;
@@ -987,6 +987,7 @@ async function handle(req, res) {
     ctx.op = r.op;
     if (r.op !== 'control' && r.op !== 'unknown') {
       const failure = takeFailure(r.op);
+      if (failure) ctx.injected = failure.mode;
       if (failure && failure.mode === 'reset_after') {
         ctx.resetAfter = true;
       } else if (failure) {
@@ -996,11 +997,11 @@ async function handle(req, res) {
         else req.resume();
         if (failure.mode === 'status') return sendError(ctx, failure.status, 'stand-in failure injected');
         if (failure.mode === 'reset') {
-          record(ctx, null, { injected: 'reset' });
+          record(ctx, null);
           return req.socket.destroy();
         }
         if (failure.mode === 'hang') {
-          record(ctx, null, { injected: 'hang' });
+          record(ctx, null);
           hungSockets.add(req.socket);
           req.socket.on('close', () => hungSockets.delete(req.socket));
           return;

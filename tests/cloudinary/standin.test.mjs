@@ -540,7 +540,8 @@ describe('Cloudinary stand-in', () => {
     const log = await control(s, 'log');
     assert.ok(log.some((e) => e.injected === 'hang' && e.op === 'get'));
     assert.ok(log.some((e) => e.injected === 'reset' && e.op === 'upload'));
-    assert.ok(log.some((e) => e.status === 420 && e.error === 'stand-in failure injected'));
+    assert.ok(log.some((e) => e.status === 420 && e.injected === 'status' && e.error === 'stand-in failure injected'));
+    assert.ok(log.some((e) => e.injected === 'reset_after' && e.status === 200 && e.public_id === 'fail/after'));
   });
 
   test('log, log/clear and assets', async () => {
