@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps web build asan run test test-unit test-valgrind test-e2e test-e2e-pg test-e2e-pg-s3 test-client test-browser check-source bench fuzz clean format
+.PHONY: all deps web build asan run test test-unit test-valgrind test-e2e test-e2e-pg test-e2e-pg-s3 test-e2e-cloudinary test-client test-browser check-source bench fuzz clean format
 
 all: build
 
@@ -67,6 +67,18 @@ test-e2e-pg-s3: asan
 	  url=$$(bash scripts/pg-cluster.sh start $(PG_S3_E2E_DIR)) || exit 1; \
 	  bash scripts/s3rver.sh start $(S3RVER_E2E_DIR) 0 || exit 1; \
 	  MEDIALIB_E2E_PG_URL=$$url MEDIALIB_E2E_S3_ENDPOINT=http://127.0.0.1:$$(cat $(S3RVER_E2E_DIR)/port) \
+	  MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib node --test --test-concurrency=1 tests/e2e/'
+
+# The same suite with the blobs on Cloudinary, through the stand-in server
+# (tests/cloudinary/standin.mjs: the real service cannot be reached from
+# here), after the stand-in's own tests: a fresh stand-in on a free port of
+# 127.0.0.1, a folder of its account per server, stopped whatever the outcome.
+CLD_E2E_DIR ?= $(CURDIR)/$(ASAN_BUILD)/cloudinary-e2e
+test-e2e-cloudinary: asan
+	node --test tests/cloudinary/
+	@bash -c 'trap "bash scripts/cloudinary-standin.sh stop $(CLD_E2E_DIR)" EXIT; \
+	  bash scripts/cloudinary-standin.sh start $(CLD_E2E_DIR) 0 || exit 1; \
+	  MEDIALIB_E2E_CLOUDINARY_ENDPOINT=http://127.0.0.1:$$(cat $(CLD_E2E_DIR)/port) \
 	  MEDIALIB_BIN=$(CURDIR)/$(ASAN_BUILD)/medialib node --test --test-concurrency=1 tests/e2e/'
 
 # The TypeScript client (clients/js) against the real binary.

@@ -407,9 +407,10 @@ static int redirect_to_transform(struct ml_req *r, const struct ml_media *m,
   struct ml_buf url;
   int64_t max_age = 0;
   int answered;
+  ml_err rc;
   ml_buf_init(&url, 16384);
-  answered = answer_store_url(r, ml_media_transform_url(api->media, m, t, &url, &max_age, &eb),
-                              &url, max_age, &eb);
+  rc = ml_media_transform_url(api->media, m, t, &url, &max_age, &eb);
+  answered = answer_store_url(r, rc, &url, max_age, &eb);
   ml_buf_free(&url);
   return answered;
 }

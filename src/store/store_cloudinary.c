@@ -29,9 +29,11 @@
  * Cloudinary's versioned URL (…/upload/v<version>/<public_id>; version is
  * the media version, unique per key) and transforms to a Cloudinary
  * transformation on the same asset, so Cloudinary's CDN does the work.
- * With delivery=proxy, medialib downloads the blob into an unlinked spool
- * file and sends it (open_read falls back to get), and renders variants
- * itself, stored as raw assets.
+ * With delivery=proxy, medialib sends the bytes itself: a HEAD of the
+ * delivery URL for size and mtime, then a stream (store_http.h) that
+ * fetches only the range asked for; it renders variants itself (get
+ * downloads the original into an unlinked spool file for the renderer),
+ * stored as raw assets.
  *
  * Instances keep no state but temp files: everything is in Cloudinary.
  */
@@ -59,6 +61,7 @@ struct cld_store {
   struct ml_store base;
   struct ml_store_cld_url u;
   struct ml_store_http_pool pool;
+  struct ml_store_streamer *streamer; /* proxy delivery's streams */
 };
 
 static const char *const all_types[] = {"image", "video", "raw"};
@@ -249,10 +252,6 @@ static ml_err cld_call(struct cld_store *s, struct call *c, struct ml_errbuf *eb
     rc = ml_fail(eb, ML_ERR_NOMEM, "Cloudinary: cannot make a curl handle");
     goto out;
   }
-  if(c->fields && !(mime = make_mime(c))) {
-    rc = ml_fail(eb, ML_ERR_NOMEM, "Cloudinary %s: cannot build the request", c->what);
-    goto out;
-  }
   for(int n = 1;; n++) {
     CURLcode cc;
     int retry;
@@ -271,6 +270,15 @@ static ml_err cld_call(struct cld_store *s, struct call *c, struct ml_errbuf *eb
     if(c->out_fd >= 0 && (ftruncate(c->out_fd, 0) || lseek(c->out_fd, 0, SEEK_SET) < 0)) {
       rc = ml_fail(eb, ml_store_errno_err(errno), "Cloudinary %s: temp file: %s", c->what,
                    strerror(errno));
+      goto out;
+    }
+    /* A fresh body each attempt: curl 7.88 does not rewind a multipart
+     * body whose parts come from a callback when the handle is reused
+     * (the retry sent headers and waited for a body that never came). */
+    curl_mime_free(mime);
+    mime = NULL;
+    if(c->fields && !(mime = make_mime(c))) {
+      rc = ml_fail(eb, ML_ERR_NOMEM, "Cloudinary %s: cannot build the request", c->what);
       goto out;
     }
     cc = attempt(s, c, mime);
@@ -479,9 +487,10 @@ out:
 
 /* ------------------------------------------------------- get, stat, rm */
 
-/* GET or HEAD of key's delivery URL under each type it may have. */
+/* GET or HEAD of key's delivery URL under each type it may have; the URL
+ * that answered goes to found (may be NULL). */
 static ml_err fetch(struct cld_store *s, const char *method, const char *key, int out_fd,
-                    struct call *c, struct ml_errbuf *eb) {
+                    struct call *c, struct ml_buf *found, struct ml_errbuf *eb) {
   const char *const *types;
   size_t ntypes = candidate_types(key, &types);
   char public_id[ML_CLD_PUBLIC_ID_MAX], what[700];
@@ -503,6 +512,8 @@ static ml_err fetch(struct cld_store *s, const char *method, const char *key, in
     c->out_fd = out_fd;
     rc = cld_call(s, c, eb);
   }
+  if(!rc && found && ml_buf_add(found, url.data, url.len))
+    rc = ML_ERR_NOMEM;
   ml_buf_free(&url);
   if(rc == ML_ERR_NOT_FOUND)
     rc = ml_fail(eb, ML_ERR_NOT_FOUND, "Cloudinary %s %s: no such asset", method, key);
@@ -524,7 +535,7 @@ static ml_err cld_get(struct ml_store *st, const char *key, struct ml_blob *out,
     return ml_fail(eb, ml_store_errno_err(errno), "Cloudinary GET %s: temp file in %s: %s", key,
                    s->base.spool_dir, strerror(errno));
   unlink(tmpl); /* nothing to clean after a crash */
-  rc = fetch(s, "GET", key, fd, &c, eb);
+  rc = fetch(s, "GET", key, fd, &c, NULL, eb);
   if(!rc && (fstat(fd, &sb) || lseek(fd, 0, SEEK_SET) < 0))
     rc = ml_fail(eb, ML_ERR_IO, "Cloudinary GET %s: temp file: %s", key, strerror(errno));
   if(rc) {
@@ -538,11 +549,11 @@ static ml_err cld_get(struct ml_store *st, const char *key, struct ml_blob *out,
   return ML_OK;
 }
 
-static ml_err cld_stat(struct ml_store *st, const char *key, struct ml_blob *out,
-                       struct ml_errbuf *eb) {
-  struct cld_store *s = (struct cld_store *)st;
+/* stat, and the delivery URL that has the blob into url (may be NULL). */
+static ml_err stat_at(struct cld_store *s, const char *key, struct ml_blob *out, struct ml_buf *url,
+                      struct ml_errbuf *eb) {
   struct call c;
-  ml_err rc = fetch(s, "HEAD", key, -1, &c, eb);
+  ml_err rc = fetch(s, "HEAD", key, -1, &c, url, eb);
   if(rc)
     return rc;
   if(c.length < 0)
@@ -552,6 +563,45 @@ static ml_err cld_stat(struct ml_store *st, const char *key, struct ml_blob *out
   out->size = c.length;
   out->mtime = c.mtime;
   return ML_OK;
+}
+
+static ml_err cld_stat(struct ml_store *st, const char *key, struct ml_blob *out,
+                       struct ml_errbuf *eb) {
+  return stat_at((struct cld_store *)st, key, out, NULL, eb);
+}
+
+/* A delivery stream's request: the delivery URL is public, so only the
+ * connection options and the Range. */
+static int stream_setup(void *arg, CURL *h, const char *range, struct curl_slist **hdrs) {
+  struct cld_store *s = arg;
+  char line[96];
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->u.connect_timeout_s);
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  snprintf(line, sizeof(line), "Range: %s", range);
+  *hdrs = curl_slist_append(NULL, line);
+  return *hdrs ? 0 : -1;
+}
+
+/* Proxy delivery: a HEAD finds the asset (and its type), then a stream
+ * fetches only the range asked for, when it is first read. */
+static ml_err cld_open_read(struct ml_store *st, const char *key, struct ml_blob *out,
+                            struct ml_errbuf *eb) {
+  struct cld_store *s = (struct cld_store *)st;
+  struct ml_buf url;
+  ml_err rc;
+  ml_buf_init(&url, 4096);
+  rc = stat_at(s, key, out, &url, eb);
+  if(!rc) {
+    rc = ml_store_stream_new(s->streamer, url.data, (uint64_t)out->size, s->u.tries, s->u.timeout_s,
+                             stream_setup, s, &out->stream);
+    if(rc)
+      rc = ml_fail(eb, rc, "Cloudinary: out of memory for a stream");
+  }
+  ml_buf_free(&url);
+  return rc;
 }
 
 /* destroy of public_id as rtype: *found from Cloudinary's answer. */
@@ -753,6 +803,7 @@ static ml_err cld_transform_url(struct ml_store *st, const char *key, const char
 
 static void cld_close(struct ml_store *st) {
   struct cld_store *s = (struct cld_store *)st;
+  ml_store_streamer_stop(&s->streamer);
   ml_store_http_pool_destroy(&s->pool);
   memset(s->u.api_secret, 0, sizeof(s->u.api_secret));
   ml_free(s->base.spool_dir);
@@ -768,7 +819,7 @@ static const struct ml_store_ops cld_ops = {
     .list = cld_list,
     .ping = cld_ping,
     .stat = cld_stat,
-    .open_read = NULL, /* proxy delivery reads a downloaded copy (get) */
+    .open_read = cld_open_read,
     .delivery_url = cld_delivery_url,
     .transform_url = cld_transform_url,
 };
@@ -798,6 +849,8 @@ ml_err ml_store_cloudinary_open(const struct ml_store_opts *o, struct ml_store *
     goto out;
   }
   rc = ml_store_mkdir_p(s->base.spool_dir, eb);
+  if(!rc)
+    rc = ml_store_streamer_start(&s->streamer, eb);
   if(rc)
     goto out;
   *out = &s->base;

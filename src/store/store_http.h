@@ -8,8 +8,10 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdint.h>
 
 #include "core/err.h"
+#include "store/store.h"
 
 #define ML_STORE_HTTP_POOL_MAX 16
 
@@ -38,6 +40,33 @@ void ml_store_http_backoff(int attempt_no);
 
 /* The error for a local errno: no space, no memory, or I/O. */
 ml_err ml_store_errno_err(int e);
+
+/* ---- delivery streams ----
+ *
+ * A stream (struct ml_blob_stream, store.h) that fetches a range of a URL
+ * with GET and Range, through a 256 KiB buffer, pausing the transfer while
+ * the reader is slow and resuming a broken one from where it stopped (up
+ * to max_tries transfers; connection failures, 5xx, 420 and 429). Every
+ * stream of a store is driven by the store's streamer: one thread and one
+ * curl multi handle, so no request thread waits on the remote store. */
+struct ml_store_streamer;
+
+ml_err ml_store_streamer_start(struct ml_store_streamer **out, struct ml_errbuf *eb);
+/* Stops the thread and frees the streams still open. */
+void ml_store_streamer_stop(struct ml_store_streamer **s);
+
+/* Called on the streamer thread before each transfer, on a reset handle:
+ * sets the store's own options (authentication, timeouts) and the request
+ * headers, which must include "Range: <range>" (range is "bytes=a-b");
+ * *hdrs is freed by the stream. Returns 0, or -1 to fail the stream. */
+typedef int (*ml_store_stream_setup)(void *arg, CURL *h, const char *range,
+                                     struct curl_slist **hdrs);
+
+/* A stream of url's size bytes (a 206 answer is required for each range).
+ * ML_ERR_NOMEM. */
+ml_err ml_store_stream_new(struct ml_store_streamer *sr, const char *url, uint64_t size,
+                           int max_tries, long timeout_s, ml_store_stream_setup setup, void *arg,
+                           struct ml_blob_stream **out);
 
 /* mkdir -p with mode 0700. */
 ml_err ml_store_mkdir_p(const char *dir, struct ml_errbuf *eb);

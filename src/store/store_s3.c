@@ -56,10 +56,7 @@
 
 #define ERRBODY_MAX (16 * 1024)
 #define XMLBODY_MAX (8 * 1024 * 1024) /* a list page of 1000 keys is ~300 KiB */
-#define STREAM_BUF (256 * 1024)
 #define MAX_PARTS 10000
-
-struct s3_stream;
 
 struct s3_store {
   struct ml_store base;
@@ -71,13 +68,7 @@ struct s3_store {
   int64_t presign_ttl;
   struct ml_store_http_pool pool; /* idle easy handles (keep-alive connections) */
   /* the streamer: one thread driving every stream's transfer */
-  pthread_mutex_t st_mu;
-  pthread_t st_thread;
-  int st_running;
-  int st_stop;
-  CURLM *multi;
-  struct s3_stream *st_add; /* started by readers, not yet in multi */
-  struct s3_stream *st_del; /* closed by readers, to free */
+  struct ml_store_streamer *streamer; /* delivery streams */
 };
 
 /* ------------------------------------------------------------ transfers */
@@ -698,342 +689,30 @@ static ml_err s3_delivery_url(struct ml_store *st, const char *key, const char *
 
 /* -------------------------------------------------------------- streams */
 
-enum { ST_NEW, ST_RUNNING, ST_DONE, ST_FAILED };
-
-struct s3_stream {
-  struct ml_blob_stream base;
-  struct s3_store *s;
-  struct s3_stream *next; /* in st_add, st_del or the streamer's active list */
-  char *url;
-  uint64_t start, len; /* the range asked for */
-  /* guarded by mu */
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int state;
-  int started;
-  int closing;
-  int paused;
-  int waking; /* a wake call is running: close waits for it */
-  void (*wake)(void *arg);
-  void *wake_arg;
-  uint64_t received;  /* bytes of the range that arrived */
-  uint64_t delivered; /* bytes handed to the reader */
-  char *buf;
-  size_t off, n;
-  /* the streamer thread's alone */
-  CURL *h;
-  struct curl_slist *hdrs;
-  int tries;
-  long status;
-};
-
-static void stream_free(struct s3_stream *st) {
-  if(st->h)
-    curl_easy_cleanup(st->h);
-  curl_slist_free_all(st->hdrs);
-  pthread_mutex_destroy(&st->mu);
-  pthread_cond_destroy(&st->cv);
-  ml_free(st->buf);
-  ml_free(st->url);
-  ml_free(st);
-}
-
-/* Calls the reader's wake, if it waits, outside the lock; mu held on entry
- * and on return. */
-static void stream_wake_locked(struct s3_stream *st) {
-  void (*wake)(void *) = st->wake;
-  void *arg = st->wake_arg;
-  if(!wake || st->closing)
-    return;
-  st->wake = NULL;
-  st->waking++;
-  pthread_mutex_unlock(&st->mu);
-  wake(arg);
-  pthread_mutex_lock(&st->mu);
-  st->waking--;
-  pthread_cond_broadcast(&st->cv);
-}
-
-static size_t stream_on_write(char *data, size_t size, size_t nmemb, void *arg) {
-  struct s3_stream *st = arg;
-  size_t len = size * nmemb;
-  pthread_mutex_lock(&st->mu);
-  if(st->closing || st->status != 206 || st->received + len > st->len) {
-    pthread_mutex_unlock(&st->mu);
-    return 0; /* abort: gone, an error answer, or more than the range */
-  }
-  if(STREAM_BUF - st->n < len) {
-    st->paused = 1;
-    pthread_mutex_unlock(&st->mu);
-    return CURL_WRITEFUNC_PAUSE; /* curl keeps the bytes and offers them again */
-  }
-  if(st->off + st->n + len > STREAM_BUF) {
-    memmove(st->buf, st->buf + st->off, st->n);
-    st->off = 0;
-  }
-  memcpy(st->buf + st->off + st->n, data, len);
-  st->n += len;
-  st->received += len;
-  stream_wake_locked(st);
-  pthread_mutex_unlock(&st->mu);
-  return len;
-}
-
-static size_t stream_on_header(char *line, size_t size, size_t nitems, void *arg) {
-  struct s3_stream *st = arg;
-  size_t n = size * nitems;
-  long status = 0;
-  if(n > 5 && !strncmp(line, "HTTP/", 5)) {
-    /* the status line of this answer: "HTTP/1.1 206 Partial Content" */
-    const char *sp = memchr(line, ' ', n);
-    if(sp)
-      status = strtol(sp + 1, NULL, 10);
-    st->status = status;
-  }
-  return n;
-}
-
-/* (Re)starts the transfer of what is left of the range. Streamer thread. */
-static int stream_begin(struct s3_stream *st) {
-  struct s3_store *s = st->s;
-  char range[64];
-  uint64_t got;
-  pthread_mutex_lock(&st->mu);
-  got = st->received;
-  pthread_mutex_unlock(&st->mu);
-  if(ml_store_s3_range(st->start + got, st->len - got, range, sizeof(range)))
-    return -1;
-  if(!st->h)
-    st->h = curl_easy_init();
-  if(!st->h)
-    return -1;
-  curl_slist_free_all(st->hdrs);
-  st->hdrs = common_headers(NULL, range);
-  if(!st->hdrs)
-    return -1;
-  curl_easy_reset(st->h);
-  common_opts(s, st->h);
-  curl_easy_setopt(st->h, CURLOPT_URL, st->url);
-  curl_easy_setopt(st->h, CURLOPT_HTTPHEADER, st->hdrs);
-  curl_easy_setopt(st->h, CURLOPT_WRITEFUNCTION, stream_on_write);
-  curl_easy_setopt(st->h, CURLOPT_WRITEDATA, st);
-  curl_easy_setopt(st->h, CURLOPT_HEADERFUNCTION, stream_on_header);
-  curl_easy_setopt(st->h, CURLOPT_HEADERDATA, st);
-  curl_easy_setopt(st->h, CURLOPT_PRIVATE, st);
-  /* A paused transfer is exempt from the speed check: a slow client only
-   * pauses it. */
-  curl_easy_setopt(st->h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-  curl_easy_setopt(st->h, CURLOPT_LOW_SPEED_TIME, s->u.timeout_s);
-  st->status = 0;
-  st->tries++;
-  return curl_multi_add_handle(s->multi, st->h) == CURLM_OK ? 0 : -1;
-}
-
-static void stream_finish(struct s3_stream *st, CURLcode cc) {
-  struct s3_store *s = st->s;
-  int again;
-  curl_multi_remove_handle(s->multi, st->h);
-  pthread_mutex_lock(&st->mu);
-  if(cc == CURLE_OK && st->status == 206 && st->received == st->len) {
-    st->state = ST_DONE;
-  } else {
-    /* A broken transfer resumes from where it stopped; a 4xx does not. */
-    again = !st->closing && st->tries < s->u.tries &&
-            (ml_store_http_retriable(cc) || st->status >= 500 || st->status == 429 ||
-             (cc == CURLE_OK && st->status == 206));
-    pthread_mutex_unlock(&st->mu);
-    if(again && stream_begin(st) == 0)
-      return;
-    pthread_mutex_lock(&st->mu);
-    st->state = ST_FAILED;
-  }
-  stream_wake_locked(st);
-  pthread_mutex_unlock(&st->mu);
-}
-
-static void *streamer_main(void *arg) {
+/* A delivery stream's request (store_http.h): signed like every call, with
+ * the Range of what is left to fetch. */
+static int stream_setup(void *arg, CURL *h, const char *range, struct curl_slist **hdrs) {
   struct s3_store *s = arg;
-  struct s3_stream *active = NULL;
-  for(;;) {
-    struct s3_stream *add, *del, **pp;
-    CURLMsg *msg;
-    int running = 0, left = 0, stop;
-    pthread_mutex_lock(&s->st_mu);
-    add = s->st_add;
-    del = s->st_del;
-    s->st_add = s->st_del = NULL;
-    stop = s->st_stop;
-    pthread_mutex_unlock(&s->st_mu);
-    while(add) {
-      struct s3_stream *st = add;
-      add = st->next;
-      st->next = active;
-      active = st;
-      if(stream_begin(st)) {
-        pthread_mutex_lock(&st->mu);
-        st->state = ST_FAILED;
-        stream_wake_locked(st);
-        pthread_mutex_unlock(&st->mu);
-      }
-    }
-    while(del) {
-      struct s3_stream *st = del;
-      del = st->next;
-      for(pp = &active; *pp; pp = &(*pp)->next) {
-        if(*pp == st) {
-          *pp = st->next;
-          break;
-        }
-      }
-      if(st->h)
-        curl_multi_remove_handle(s->multi, st->h);
-      stream_free(st);
-    }
-    if(stop)
-      break;
-    /* Resume transfers whose reader made room. */
-    for(struct s3_stream *st = active; st; st = st->next) {
-      int resume;
-      pthread_mutex_lock(&st->mu);
-      resume = st->paused && STREAM_BUF - st->n >= CURL_MAX_WRITE_SIZE;
-      if(resume)
-        st->paused = 0;
-      pthread_mutex_unlock(&st->mu);
-      if(resume)
-        curl_easy_pause(st->h, CURLPAUSE_CONT);
-    }
-    curl_multi_perform(s->multi, &running);
-    while((msg = curl_multi_info_read(s->multi, &left))) {
-      struct s3_stream *st = NULL;
-      if(msg->msg != CURLMSG_DONE)
-        continue;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&st);
-      if(st)
-        stream_finish(st, msg->data.result);
-    }
-    curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
-  }
-  while(active) { /* streams still open at close: their readers are gone */
-    struct s3_stream *st = active;
-    active = st->next;
-    if(st->h)
-      curl_multi_remove_handle(s->multi, st->h);
-    stream_free(st);
-  }
-  return NULL;
+  common_opts(s, h);
+  *hdrs = common_headers(NULL, range);
+  return *hdrs ? 0 : -1;
 }
-
-static void stream_range(struct ml_blob_stream *b, uint64_t start, uint64_t len) {
-  struct s3_stream *st = (struct s3_stream *)b;
-  pthread_mutex_lock(&st->mu);
-  if(!st->started) {
-    st->start = start;
-    st->len = len;
-  }
-  pthread_mutex_unlock(&st->mu);
-}
-
-static ssize_t stream_read(struct ml_blob_stream *b, char *buf, size_t max, void (*wake)(void *arg),
-                           void *arg) {
-  struct s3_stream *st = (struct s3_stream *)b;
-  struct s3_store *s = st->s;
-  ssize_t ret;
-  int nudge = 0;
-  pthread_mutex_lock(&st->mu);
-  if(!st->started) {
-    st->started = 1;
-    if(st->len == 0) {
-      st->state = ST_DONE;
-    } else {
-      st->state = ST_RUNNING;
-      pthread_mutex_unlock(&st->mu);
-      pthread_mutex_lock(&s->st_mu);
-      st->next = s->st_add;
-      s->st_add = st;
-      pthread_mutex_unlock(&s->st_mu);
-      curl_multi_wakeup(s->multi);
-      pthread_mutex_lock(&st->mu);
-    }
-  }
-  if(st->n > 0) {
-    size_t k = st->n < max ? st->n : max;
-    memcpy(buf, st->buf + st->off, k);
-    st->off += k;
-    st->n -= k;
-    st->delivered += k;
-    if(st->n == 0)
-      st->off = 0;
-    nudge = st->paused;
-    ret = (ssize_t)k;
-  } else if(st->delivered == st->len) {
-    ret = 0; /* the whole range is out, whether or not curl has said it is done */
-  } else if(st->state == ST_DONE) {
-    ret = ML_BLOB_FAILED;
-  } else if(st->state == ST_FAILED) {
-    ret = ML_BLOB_FAILED;
-  } else {
-    st->wake = wake;
-    st->wake_arg = arg;
-    ret = ML_BLOB_WAIT;
-  }
-  pthread_mutex_unlock(&st->mu);
-  if(nudge)
-    curl_multi_wakeup(s->multi);
-  return ret;
-}
-
-static void stream_close(struct ml_blob_stream *b) {
-  struct s3_stream *st = (struct s3_stream *)b;
-  struct s3_store *s = st->s;
-  int started;
-  pthread_mutex_lock(&st->mu);
-  st->closing = 1;
-  st->wake = NULL;
-  while(st->waking)
-    pthread_cond_wait(&st->cv, &st->mu);
-  started = st->started && st->len > 0;
-  pthread_mutex_unlock(&st->mu);
-  if(!started) {
-    stream_free(st);
-    return;
-  }
-  pthread_mutex_lock(&s->st_mu);
-  st->next = s->st_del;
-  s->st_del = st;
-  pthread_mutex_unlock(&s->st_mu);
-  curl_multi_wakeup(s->multi);
-}
-
-static const struct ml_blob_stream_ops stream_ops = {stream_range, stream_read, stream_close};
 
 static ml_err s3_open_read(struct ml_store *st, const char *key, struct ml_blob *out,
                            struct ml_errbuf *eb) {
   struct s3_store *s = (struct s3_store *)st;
-  struct s3_stream *sm;
   struct ml_buf url;
   ml_err rc = s3_stat(st, key, out, eb);
   if(rc)
     return rc;
-  sm = ml_calloc(1, sizeof(*sm));
-  if(!sm)
-    return ml_fail(eb, ML_ERR_NOMEM, "S3: out of memory for a stream");
-  sm->buf = ml_malloc(STREAM_BUF);
   ml_buf_init(&url, 8192);
-  rc = sm->buf ? make_url(s, key, NULL, &url) : ML_ERR_NOMEM;
-  if(rc) {
-    ml_free(sm->buf);
-    ml_free(sm);
-    ml_buf_free(&url);
+  rc = make_url(s, key, NULL, &url);
+  if(!rc)
+    rc = ml_store_stream_new(s->streamer, url.data, (uint64_t)out->size, s->u.tries, s->u.timeout_s,
+                             stream_setup, s, &out->stream);
+  ml_buf_free(&url);
+  if(rc)
     return ml_fail(eb, rc, "S3: out of memory for a stream");
-  }
-  sm->url = ml_buf_take(&url, NULL);
-  sm->base.ops = &stream_ops;
-  sm->s = s;
-  sm->start = 0;
-  sm->len = (uint64_t)out->size;
-  pthread_mutex_init(&sm->mu, NULL);
-  pthread_cond_init(&sm->cv, NULL);
-  out->stream = &sm->base;
   return ML_OK;
 }
 
@@ -1041,17 +720,8 @@ static ml_err s3_open_read(struct ml_store *st, const char *key, struct ml_blob 
 
 static void s3_close(struct ml_store *st) {
   struct s3_store *s = (struct s3_store *)st;
-  if(s->st_running) {
-    pthread_mutex_lock(&s->st_mu);
-    s->st_stop = 1;
-    pthread_mutex_unlock(&s->st_mu);
-    curl_multi_wakeup(s->multi);
-    pthread_join(s->st_thread, NULL);
-  }
-  if(s->multi)
-    curl_multi_cleanup(s->multi);
+  ml_store_streamer_stop(&s->streamer);
   ml_store_http_pool_destroy(&s->pool);
-  pthread_mutex_destroy(&s->st_mu);
   if(s->secret_key)
     memset(s->secret_key, 0, strlen(s->secret_key));
   ml_free(s->secret_key);
@@ -1082,7 +752,6 @@ ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out,
   if(!s)
     return ML_ERR_NOMEM;
   ml_store_http_pool_init(&s->pool);
-  pthread_mutex_init(&s->st_mu, NULL);
   s->base.ops = &s3_ops;
   rc = ml_store_s3_url_parse(o->url, &s->u, eb);
   if(rc)
@@ -1104,16 +773,9 @@ ml_err ml_store_s3_open(const struct ml_store_opts *o, struct ml_store **out,
   rc = ml_store_mkdir_p(s->base.spool_dir, eb);
   if(rc)
     goto out;
-  s->multi = curl_multi_init();
-  if(!s->multi) {
-    rc = ml_fail(eb, ML_ERR_NOMEM, "S3: cannot make a curl multi handle");
+  rc = ml_store_streamer_start(&s->streamer, eb);
+  if(rc)
     goto out;
-  }
-  if(pthread_create(&s->st_thread, NULL, streamer_main, s)) {
-    rc = ml_fail(eb, ML_ERR_NOMEM, "S3: cannot start the stream thread");
-    goto out;
-  }
-  s->st_running = 1;
   *out = &s->base;
 out:
   if(rc)

@@ -886,7 +886,7 @@ async function handleControl(ctx, what) {
   };
   if (method === 'POST' && what === 'fail') {
     const { op, count, status = 500, mode = 'status' } = await json();
-    const ops = ['upload', 'destroy', 'list', 'get', 'usage', 'delivery', 'any'];
+    const ops = ['upload', 'destroy', 'list', 'get', 'usage', 'ping', 'delivery', 'any'];
     if (!ops.includes(op)) throw new HttpError(400, `stand-in: op must be one of ${ops.join(', ')}`);
     if (!Number.isInteger(count) || count < 0) throw new HttpError(400, 'stand-in: count must be an integer >= 0');
     if (!['status', 'reset', 'hang', 'reset_after'].includes(mode)) {
@@ -947,6 +947,10 @@ function route(ctx) {
     }
     if (method === 'GET' && segs.length === 3 && third === 'usage') {
       return { op: 'usage', run: () => (checkCloud(), checkBasicAuth(req), sendJson(ctx, 200, { plan: 'stand-in' })) };
+    }
+    // The Admin API's ping (what medialib's readiness check calls).
+    if (method === 'GET' && segs.length === 3 && third === 'ping') {
+      return { op: 'ping', run: () => (checkCloud(), checkBasicAuth(req), sendJson(ctx, 200, { status: 'ok' })) };
     }
     if (method === 'GET' && third === 'resources' && RESOURCE_TYPES.has(fourth)) {
       ctx.rt = fourth;

@@ -13,11 +13,11 @@ import { hashedGet } from './lib/http.mjs';
 import { SLOW, useServer } from './lib/server.mjs';
 import { readBlob, STORE_KIND } from './lib/store.mjs';
 
-// On S3 a removed object cannot be read on by those who started reading it
+// On S3 and Cloudinary a removed object cannot be read on by those who started reading it
 // (no open-file semantics): readers paused past the old blob's removal are
 // cut off. Keeping S7 there needs a removal grace for replaced versions (not
 // built yet); the file system store runs it.
-const S7_SKIP = STORE_KIND === 's3' ? 'needs open-file semantics (the file system store); S3 readers paused past the removal are cut off' : false;
+const S7_SKIP = STORE_KIND !== 'fs' ? `needs open-file semantics (the file system store); ${STORE_KIND} readers paused past the removal are cut off` : false;
 
 const S = useServer();
 

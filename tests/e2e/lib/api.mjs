@@ -142,7 +142,7 @@ const SQLITE_FILE = /^medialib\.db(-wal|-shm|-journal)?$/;
  */
 export async function dataFiles(dataDir) {
   const local = (await walkDir(dataDir)).filter((p) => !SQLITE_FILE.test(p));
-  if (STORE_KIND !== 's3') return new Set(local);
+  if (STORE_KIND === 'fs') return new Set(local);
   return new Set([...local, ...(await storeKeys(dataDir)).map((k) => `blobs/${k}`)]);
 }
 
