@@ -350,8 +350,14 @@ static int asset_from(json_t *o, struct ml_store_cld_asset *a) {
      strlen(pid) != json_string_length(json_object_get(o, "public_id")))
     return -1;
   a->bytes = int_or(o, "bytes", -1);
+  if(a->bytes < 0)
+    a->bytes = -1; /* a negative size is no size */
   a->version = int_or(o, "version", 0);
+  if(a->version < 0)
+    a->version = 0;
   a->created_ms = when ? ml_store_s3_parse_iso8601(when, strlen(when)) : -1;
+  if(a->created_ms < 0)
+    a->created_ms = -1; /* before 1970 is no time we made */
   return 0;
 }
 
