@@ -338,6 +338,18 @@ static void public_urls(const struct ml_config *cfg, char *base, size_t base_cap
   snprintf(host, host_cap, "%.*s", (int)(end ? (size_t)(end - h) : strlen(h)), h);
 }
 
+/* The admin UI's routes; its images may come from where the store
+ * redirects file URLs. */
+static ml_err admin_routes(struct ml_router *rt, struct ml_api_admin *admin, struct ml_store *store,
+                           struct ml_errbuf *eb) {
+  char origin[256];
+  int redirects = ml_store_delivery_origin(store, origin, sizeof(origin));
+  ml_err rc = ml_api_admin_init(admin, &ml_api_admin_embedded, redirects ? origin : NULL);
+  if(rc)
+    return ml_fail(eb, rc, "the store's delivery origin '%s' cannot go into a CSP", origin);
+  return ml_api_admin_register(rt, admin);
+}
+
 static int cmd_serve(void) {
   struct ml_config cfg;
   struct ml_log lg;
@@ -360,6 +372,7 @@ static int cmd_serve(void) {
   size_t keylen = 0;
   struct ml_router router;
   struct ml_api api;
+  struct ml_api_admin admin;
   struct ml_errbuf eb = {{0}};
   sigset_t sigs;
   int sig = 0, threads, render_threads, code = load_config(&cfg, &lg);
@@ -544,7 +557,7 @@ static int cmd_serve(void) {
   if(!rc)
     rc = ml_api_users_register(&router, &api);
   if(!rc)
-    rc = ml_api_admin_register(&router, &ml_api_admin_embedded);
+    rc = admin_routes(&router, &admin, store, &eb);
   if(rc)
     goto out;
   stage = "http";

@@ -14,9 +14,9 @@
 #include "http/cond.h"
 #include "http/server.h"
 
-#define ADMIN_CSP                                                                          \
-  "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; style-src 'self'; " \
-  "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "            \
+#define ADMIN_CSP_FMT                                                                          \
+  "default-src 'self'; img-src 'self' data: blob:%s%s; connect-src 'self'; style-src 'self'; " \
+  "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                \
   "frame-ancestors 'none'"
 
 #define ADMIN_NOT_BUILT                                                                    \
@@ -33,17 +33,33 @@ const struct ml_api_admin_asset *ml_api_admin_find(const struct ml_api_admin_ass
   return NULL;
 }
 
-static const struct ml_api_admin_assets *assets_of(struct ml_req *r) { return r->route->ctx; }
+static const struct ml_api_admin *admin_of(struct ml_req *r) { return r->route->ctx; }
+
+ml_err ml_api_admin_init(struct ml_api_admin *a, const struct ml_api_admin_assets *assets,
+                         const char *img_origin) {
+  const char *host;
+  a->assets = assets;
+  if(img_origin) {
+    host = !strncmp(img_origin, "https://", 8)  ? img_origin + 8
+           : !strncmp(img_origin, "http://", 7) ? img_origin + 7
+                                                : NULL;
+    if(!host || !*host || strpbrk(host, "/ ;,'\"\\?#") || strlen(img_origin) > 200)
+      return ML_ERR_CONFIG;
+  }
+  snprintf(a->csp, sizeof(a->csp), ADMIN_CSP_FMT, img_origin ? " " : "",
+           img_origin ? img_origin : "");
+  return ML_OK;
+}
 
 static void add_security_headers(struct ml_req *r) {
-  ml_req_add_header(r, "Content-Security-Policy", ADMIN_CSP);
+  ml_req_add_header(r, "Content-Security-Policy", admin_of(r)->csp);
   ml_req_add_header(r, "X-Content-Type-Options", "nosniff");
   ml_req_add_header(r, "Referrer-Policy", "same-origin");
 }
 
 /* Answers path from the table: 200, or 304 when If-None-Match has its tag. */
 static void serve(struct ml_req *r, const char *path) {
-  const struct ml_api_admin_assets *t = assets_of(r);
+  const struct ml_api_admin_assets *t = admin_of(r)->assets;
   const struct ml_api_admin_asset *a;
   const char *inm;
   if(!t || t->n == 0) {
@@ -96,9 +112,9 @@ static void asset_complete(struct ml_req *r) {
   serve(r, path);
 }
 
-ml_err ml_api_admin_register(struct ml_router *rt, const struct ml_api_admin_assets *assets) {
+ml_err ml_api_admin_register(struct ml_router *rt, const struct ml_api_admin *a) {
   /* The router keeps ctx as void *; the handlers only read through it. */
-  void *ctx = (void *)(uintptr_t)assets;
+  void *ctx = (void *)(uintptr_t)a;
   const struct ml_route routes[] = {
       {ML_M_GET, "/admin", "admin.index", NULL, NULL, index_complete, NULL, ctx},
       {ML_M_GET, "/admin/assets/:file", "admin.asset", NULL, NULL, asset_complete, NULL, ctx},

@@ -39,9 +39,24 @@ extern const struct ml_api_admin_assets ml_api_admin_embedded;
 const struct ml_api_admin_asset *ml_api_admin_find(const struct ml_api_admin_assets *t,
                                                    const char *path);
 
+/* What the admin routes serve: the assets and the Content-Security-Policy
+ * of every answer. */
+struct ml_api_admin {
+  const struct ml_api_admin_assets *assets;
+  char csp[512];
+};
+
+/* Fills a for assets (kept by pointer). img_origin ("https://host[:port]",
+ * or NULL) is where the store redirects file and thumbnail URLs (S3 or
+ * Cloudinary with redirect delivery): the policy lets the UI's <img> load
+ * from there too, and from nowhere else. ML_ERR_CONFIG for an origin that
+ * is not http(s)://host[:port]. */
+ml_err ml_api_admin_init(struct ml_api_admin *a, const struct ml_api_admin_assets *assets,
+                         const char *img_origin);
+
 /* GET /admin (302 to /admin/), /admin/ (index.html), /admin/:file and
- * /admin/assets/:file, from assets (kept by pointer: it must outlive the
- * router). ML_ERR_INTERNAL when the route table is full. */
-ml_err ml_api_admin_register(struct ml_router *rt, const struct ml_api_admin_assets *assets);
+ * /admin/assets/:file (a is kept by pointer: it must outlive the router).
+ * ML_ERR_INTERNAL when the route table is full. */
+ml_err ml_api_admin_register(struct ml_router *rt, const struct ml_api_admin *a);
 
 #endif

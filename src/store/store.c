@@ -130,6 +130,31 @@ ml_err ml_store_transform_url(struct ml_store *s, const char *key, const char *c
   return s->ops->transform_url(s, key, content_type, transformation, out, max_age, eb);
 }
 
+int ml_store_delivery_origin(struct ml_store *s, char *out, size_t cap) {
+  /* Presigning or making a Cloudinary URL is computation: ask for one of a
+   * sample key and keep its scheme://host[:port]. */
+  struct ml_buf url;
+  int64_t max_age = 0;
+  const char *host;
+  size_t n;
+  int ok = 0;
+  if(!s->ops->delivery_url || !cap)
+    return 0;
+  ml_buf_init(&url, 16384);
+  if(s->ops->delivery_url(s, "m/1/v1-0/original", "image/jpeg", NULL, &url, &max_age, NULL) ==
+         ML_OK &&
+     url.data && (host = strstr(url.data, "://"))) {
+    n = (size_t)(host + 3 - url.data) + strcspn(host + 3, "/?#");
+    if(n < cap) {
+      memcpy(out, url.data, n);
+      out[n] = '\0';
+      ok = 1;
+    }
+  }
+  ml_buf_free(&url);
+  return ok;
+}
+
 int ml_store_transforms(struct ml_store *s) {
   /* Making a transform URL is computation, no network call: ask for one of
    * a sample key. */

@@ -97,6 +97,10 @@ ml_err ml_store_delivery_url(struct ml_store *s, const char *key, const char *co
 ml_err ml_store_transform_url(struct ml_store *s, const char *key, const char *content_type,
                               const char *transformation, struct ml_buf *out, int64_t *max_age,
                               struct ml_errbuf *eb);
+/* When file URLs redirect to the store (ml_store_delivery_url answers),
+ * the origin they redirect to ("https://res.cloudinary.com",
+ * "http://127.0.0.1:9000") into out, and 1; else 0. No network call. */
+int ml_store_delivery_origin(struct ml_store *s, char *out, size_t cap);
 /* Does the store transform images itself (ml_store_transform_url)? */
 int ml_store_transforms(struct ml_store *s);
 /* Closes blob's fd or stream. */

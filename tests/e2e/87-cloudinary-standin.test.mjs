@@ -61,6 +61,15 @@ test('Cloudinary stand-in: each upload is one signed Upload API call under its r
     assert.equal(pres.status, 302);
     assert.match(pres.headers.get('location'), new RegExp(`/${CLD_CLOUD}/raw/upload/(fl_attachment/)?v1/${prefix}m/${pdf.id}/`));
 
+    // The admin UI's thumbnails come from Cloudinary: its CSP allows that
+    // origin for images, and only for images.
+    const admin = await c.get('/admin/');
+    const csp = admin.headers.get('content-security-policy') ?? '';
+    if (admin.status === 200) {
+      assert.match(csp, new RegExp(`img-src 'self' data: blob: ${CLD_ENDPOINT.replace(/[.]/g, '\\.')};`));
+      assert.match(csp, /connect-src 'self';/);
+    }
+
     // The upload calls were signed with medialib's key, one per file.
     const uploads = (await standinLog()).filter((e) => e.op === 'upload' && e.public_id?.startsWith(prefix));
     assert.equal(uploads.length, 2);

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -67,12 +68,14 @@ static void test_routes(void **state) {
   unsigned allowed;
   const struct ml_route *r;
   (void)state;
+  struct ml_api_admin admin;
   ml_router_init(&rt);
-  assert_int_equal(ml_api_admin_register(&rt, &table), ML_OK);
+  assert_int_equal(ml_api_admin_init(&admin, &table, NULL), ML_OK);
+  assert_int_equal(ml_api_admin_register(&rt, &admin), ML_OK);
   r = ml_router_match(&rt, ML_M_GET, "/admin", NULL, &p, &allowed);
   assert_non_null(r);
   assert_string_equal(r->name, "admin.index");
-  assert_ptr_equal(r->ctx, &table);
+  assert_ptr_equal(r->ctx, &admin);
   r = ml_router_match(&rt, ML_M_GET, "/admin/", NULL, &p, &allowed);
   assert_non_null(r);
   assert_string_equal(r->name, "admin.index");
@@ -88,12 +91,30 @@ static void test_routes(void **state) {
   assert_int_equal(allowed, ML_M_GET | ML_M_HEAD);
 }
 
+/* The policy: the UI's own files only; a redirecting store's origin for
+ * images, and nothing that could widen the policy. */
+static void test_csp(void **state) {
+  struct ml_api_admin a;
+  (void)state;
+  assert_int_equal(ml_api_admin_init(&a, &table, NULL), ML_OK);
+  assert_non_null(strstr(a.csp, "img-src 'self' data: blob:; connect-src 'self'"));
+  assert_non_null(strstr(a.csp, "frame-ancestors 'none'"));
+  assert_int_equal(ml_api_admin_init(&a, &table, "https://res.cloudinary.com"), ML_OK);
+  assert_non_null(strstr(a.csp, "img-src 'self' data: blob: https://res.cloudinary.com; "));
+  assert_int_equal(ml_api_admin_init(&a, &table, "http://127.0.0.1:9000"), ML_OK);
+  assert_non_null(strstr(a.csp, "blob: http://127.0.0.1:9000; connect-src 'self'"));
+  assert_int_equal(ml_api_admin_init(&a, &table, "https://x; script-src *"), ML_ERR_CONFIG);
+  assert_int_equal(ml_api_admin_init(&a, &table, "https://x/path"), ML_ERR_CONFIG);
+  assert_int_equal(ml_api_admin_init(&a, &table, "ftp://x"), ML_ERR_CONFIG);
+  assert_int_equal(ml_api_admin_init(&a, &table, "https://"), ML_ERR_CONFIG);
+  assert_int_equal(ml_api_admin_init(&a, &table, "https://'self'"), ML_ERR_CONFIG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_find_exact),
-      cmocka_unit_test(test_find_misses),
-      cmocka_unit_test(test_empty_table),
-      cmocka_unit_test(test_routes),
+      cmocka_unit_test(test_find_exact),  cmocka_unit_test(test_find_misses),
+      cmocka_unit_test(test_empty_table), cmocka_unit_test(test_routes),
+      cmocka_unit_test(test_csp),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
