@@ -4,7 +4,9 @@
 #   bash bench/run.sh [path/to/medialib]
 # Environment: BENCH_SECONDS (default 10), BENCH_ROUNDS (default 3; the
 # median round is reported), BENCH_UPLOAD_MB (default 1024), BENCH_ONLY=thumb
-# (only the thumbnail section), BENCH_ONLY=s3 (only the S3 upload section), BENCH_THUMB_RUNS (renders per round, default
+# (only the thumbnail section), BENCH_ONLY=s3 (only the S3 upload section),
+# BENCH_ONLY=pg (only the list and retrieve on SQLite and on PostgreSQL,
+# rounds alternating between the two), BENCH_THUMB_RUNS (renders per round, default
 # 30), BENCH_PYTHON (the Python with Debian's python3-pil, default
 # /usr/bin/python3).
 set -euo pipefail
@@ -130,10 +132,69 @@ PY
   [ $((rss - idle)) -lt $((8 * 1024)) ] || { echo "S3 upload: peak RSS grew $(((rss - idle) / 1024)) MiB over idle" >&2; return 1; }
 }
 
+# wrk's requests/sec and p99 latency (ms) for one URL.
+run_wrk() {
+  wrk -t2 -c64 -d"${SECS}s" --latency "$1" >"$WORK/wrk.out" 2>&1
+  if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "wrk: non-2xx answers for $1" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
+  local rps p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")
+  echo "$rps $p99"
+}
+
+# The list and retrieve on SQLite and on PostgreSQL only (BENCH_ONLY=pg):
+# both servers up at once, seeded the same way as below, the rounds
+# alternating between the two so both see the same machine conditions.
+pg_compare_bench() {
+  local sq_port pg_port sq_pid pg_pid pg_url depth a
+  local sl=() sg=() pl=() pg=()
+  sq_port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  pg_port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  MEDIALIB_DATA_DIR="$WORK/data" MEDIALIB_LISTEN="127.0.0.1:$sq_port" MEDIALIB_INSECURE_OPEN_WRITES=1 \
+    "$BIN" serve 2>"$WORK/medialib.log" &
+  sq_pid=$!; ML_PID=$sq_pid
+  echo "PostgreSQL: a throwaway cluster..."
+  # As root the cluster runs as the postgres user, which must reach $WORK/pg.
+  chmod 755 "$WORK"
+  pg_url=$(bash scripts/pg-cluster.sh start "$WORK/pg")
+  MEDIALIB_DATA_DIR="$WORK/pgdata" MEDIALIB_LISTEN="127.0.0.1:$pg_port" MEDIALIB_INSECURE_OPEN_WRITES=1 \
+    MEDIALIB_DATABASE_URL="$pg_url" MEDIALIB_EAGER_PRESETS= "$BIN" serve 2>"$WORK/medialib-pg.log" &
+  pg_pid=$!; PG_ML_PID=$pg_pid
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$sq_port/healthz" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$pg_port/healthz" >/dev/null && break; sleep 0.1; done
+  echo "seeding 1,000 media on each..."
+  node bench/seed.mjs "http://127.0.0.1:$sq_port" 1000 >/dev/null
+  node bench/seed.mjs "http://127.0.0.1:$pg_port" 1000 >/dev/null
+  for _ in $(seq 1 600); do
+    depth=$(curl -s "http://127.0.0.1:$sq_port/metrics" | awk '$1=="medialib_outbox_depth" {print $2}')
+    [ "${depth:-1}" = 0 ] && break
+    sleep 0.2
+  done
+  for r in $(seq 1 "$ROUNDS"); do
+    echo "round $r/$ROUNDS..."
+    read -r a _ < <(run_wrk "http://127.0.0.1:$sq_port/api/media/?page=5"); sl+=("$a")
+    read -r a _ < <(run_wrk "http://127.0.0.1:$pg_port/api/media/?page=5"); pl+=("$a")
+    read -r a _ < <(run_wrk "http://127.0.0.1:$sq_port/api/media/500/"); sg+=("$a")
+    read -r a _ < <(run_wrk "http://127.0.0.1:$pg_port/api/media/500/"); pg+=("$a")
+  done
+  python3 - "$(printf '%s\n' "${sl[@]}" | median)" "$(printf '%s\n' "${pl[@]}" | median)" \
+    "$(printf '%s\n' "${sg[@]}" | median)" "$(printf '%s\n' "${pg[@]}" | median)" "$SECS" "$ROUNDS" <<'PY'
+import sys
+sl, pl, sg, pg = map(float, sys.argv[1:5])
+secs, rounds = sys.argv[5], sys.argv[6]
+print(f"\nlist and retrieve, SQLite and PostgreSQL (wrk -t2 -c64 -d{secs}s, median of {rounds} rounds)\n")
+print("| what | SQLite | PostgreSQL | ratio | target |")
+print("|---|---|---|---|---|")
+print(f"| GET /api/media/?page=5, req/s | {sl:,.0f} | {pl:,.0f} | {pl/sl:.2f}x | >= 0.5x |")
+print(f"| GET /api/media/500/, req/s | {sg:,.0f} | {pg:,.0f} | {pg/sg:.2f}x | >= 0.5x |\n")
+PY
+}
+
 if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY}" = thumb ]; then thumb_bench; fi
 [ "${BENCH_ONLY:-}" = thumb ] && exit 0
 if [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY}" = s3 ]; then s3_upload_bench; fi
 [ "${BENCH_ONLY:-}" = s3 ] && exit 0
+if [ "${BENCH_ONLY:-}" = pg ]; then pg_compare_bench; exit 0; fi
 
 # medialib logs every request (JSON line) to a file; nginx logs its access
 # log to a file too, so both do the same work per request.
@@ -223,15 +284,6 @@ nginx -c "$WORK/nginx.conf" -p "$WORK"
 NGX_STARTED=1
 sleep 0.3
 
-# wrk's requests/sec and p99 latency (ms) for one URL.
-run_wrk() {
-  wrk -t2 -c64 -d"${SECS}s" --latency "$1" >"$WORK/wrk.out" 2>&1
-  if grep -q "Non-2xx" "$WORK/wrk.out"; then echo "wrk: non-2xx answers for $1" >&2; cat "$WORK/wrk.out" >&2; exit 1; fi
-  local rps p99
-  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
-  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' "$WORK/wrk.out")
-  echo "$rps $p99"
-}
 # The median of ROUNDS runs, alternating between the two URLs so both see
 # the same machine conditions.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -399,6 +399,10 @@ static int cmd_serve(void) {
   threads = cfg.threads > 0 ? (int)cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
   if(threads < 1)
     threads = 1;
+  /* An event-loop thread waits out each round trip to a database server,
+   * its core idle unless another thread has work: two per core there. */
+  if(cfg.threads <= 0 && strncmp(cfg.database_url, "sqlite:", 7) != 0)
+    threads *= 2;
   render_threads =
       cfg.render_threads > 0 ? (int)cfg.render_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
   if(render_threads < 1)

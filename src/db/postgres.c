@@ -9,7 +9,10 @@
  * and per set of filters present (8 x 32 shapes at most, built from constant
  * fragments), so each shape gets a plan of its own: the trigram index for q,
  * the ordering's index otherwise; a listing is one statement that returns
- * the count and the page from one snapshot.
+ * the count and the page from one snapshot. The unfiltered listings are
+ * planned once per connection (force_generic_plan), the filtered ones per
+ * call (see enum plan_mode); switching the mode rides in the same round
+ * trip as the statement (a pipeline).
  *
  * Transactions are READ COMMITTED. media_get inside a transaction takes the
  * row FOR UPDATE, and variant_put checks the media's version under FOR
@@ -220,9 +223,24 @@ struct pg_backend_repo {
   int opened; /* connections opened so far (see pg_conn_open) */
 };
 
+/*
+ * The plan cache mode a statement wants. PostgreSQL plans a prepared
+ * statement with its parameter values (a custom plan) until it finds the
+ * parameter-free plan (the generic one) no costlier; a listing's generic
+ * plan never looks so, its LIMIT and OFFSET being unknown (10% of the table
+ * each, to the planner), so the unfiltered listings, whose plan is the same
+ * whatever the parameters (walk the ordering's index), would be planned
+ * anew on every page. They run under force_generic_plan: planned once per
+ * connection. The filtered ones keep the planner's choice (auto): the
+ * trigram index or the ordering's index depends on how selective q is. The
+ * others run under either.
+ */
+enum plan_mode { PLAN_ANY, PLAN_AUTO, PLAN_GENERIC, PLAN_UNKNOWN };
+
 struct pg_backend_conn {
   struct ml_conn base;
   PGconn *db;
+  enum plan_mode plan_mode; /* the session's plan_cache_mode, as last set */
   unsigned char prepared[ST__COUNT];
   uint32_t list_prepared[ML_ORDER__COUNT]; /* bit mask of LF_* combinations */
   int connecting;                          /* started, finished on first acquire */
@@ -316,16 +334,97 @@ static ml_err prepare(struct pg_backend_conn *c, const char *name, const char *s
   return rc;
 }
 
+/*
+ * Sets the session's plan_cache_mode to `want` and runs prepared statement
+ * `name`, both in one round trip (a pipeline). The two share the implicit
+ * transaction of the pipeline: when the statement fails, the setting is
+ * undone with it, so the mode is known only when both succeeded. On success
+ * *res gets the statement's result.
+ */
+static ml_err run_switched(struct pg_backend_conn *c, const char *name, const struct pg_params *p,
+                           enum plan_mode want, PGresult **res, const char *what,
+                           struct ml_errbuf *eb) {
+  const char *set = want == PLAN_GENERIC ? "SET plan_cache_mode = force_generic_plan"
+                                         : "SET plan_cache_mode = auto";
+  PGresult *r;
+  ml_err rc = ML_OK;
+  int i, sent, got_set = 0, set_ok = 0, synced = 0;
+
+  *res = NULL;
+  c->plan_mode = PLAN_UNKNOWN;
+  if(!PQenterPipelineMode(c->db))
+    return pg_error(c, NULL, what, eb);
+  sent = PQsendQueryParams(c->db, set, 0, NULL, NULL, NULL, NULL, 0) &&
+         PQsendQueryPrepared(c->db, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0) &&
+         PQpipelineSync(c->db);
+  if(!sent)
+    rc = pg_error(c, NULL, what, eb);
+  /* The setting's result, NULL, the statement's, NULL, the sync, read to
+   * the end whatever failed (a failed setting aborts the statement); a few
+   * more tries than that, in case the connection broke on the way. A
+   * connection left in pipeline mode is reset on its next acquire. */
+  for(i = 0; sent && i < 8 && !synced; i++) {
+    ExecStatusType st;
+    r = PQgetResult(c->db);
+    if(!r) {
+      if(PQstatus(c->db) == CONNECTION_BAD)
+        break;
+      continue;
+    }
+    st = PQresultStatus(r);
+    if(st == PGRES_PIPELINE_SYNC)
+      synced = 1;
+    else if(!got_set) {
+      got_set = 1;
+      set_ok = st == PGRES_COMMAND_OK;
+      if(!set_ok && !rc)
+        rc = pg_error(c, r, what, eb);
+    } else if(!*res) {
+      *res = r;
+      r = NULL;
+      if(st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !rc)
+        rc = pg_error(c, *res, what, eb);
+    }
+    PQclear(r);
+  }
+  if(!rc && !synced)
+    rc = pg_error(c, *res, what, eb);
+  if(!rc && !*res)
+    rc = ml_fail(eb, ML_ERR_DB, "%s: no result", what);
+  if(synced)
+    PQexitPipelineMode(c->db);
+  if(rc) {
+    PQclear(*res);
+    *res = NULL;
+  } else if(set_ok)
+    c->plan_mode = want;
+  return rc;
+}
+
 /* Runs a prepared statement (preparing it first if this connection has not
- * yet). On success *out (may be NULL: cleared) gets the result. */
+ * yet) under the plan cache mode it wants; the mode is switched outside a
+ * transaction only (a rollback would undo the switch unseen), inside one
+ * the statement runs under the mode there is. On success *out (may be
+ * NULL: cleared) gets the result. */
 static ml_err run_named(struct pg_backend_conn *c, const char *name, const struct pg_params *p,
-                        PGresult **out, const char *what, struct ml_errbuf *eb) {
-  PGresult *res = PQexecPrepared(c->db, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
-  ExecStatusType st = PQresultStatus(res);
+                        enum plan_mode want, PGresult **out, const char *what,
+                        struct ml_errbuf *eb) {
+  PGresult *res = NULL;
+  ExecStatusType st;
   ml_err rc = ML_OK;
 
   if(out)
     *out = NULL;
+  if(want != PLAN_ANY && want != c->plan_mode && PQtransactionStatus(c->db) == PQTRANS_IDLE) {
+    rc = run_switched(c, name, p, want, &res, what, eb);
+    if(!rc && out)
+      *out = res;
+    else
+      PQclear(res);
+    return rc;
+  }
+  res = PQexecPrepared(c->db, name, p ? p->n : 0, p ? p->v : NULL, NULL, NULL, 0);
+  st = PQresultStatus(res);
   if(st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     rc = pg_error(c, res, what, eb);
     PQclear(res);
@@ -336,6 +435,19 @@ static ml_err run_named(struct pg_backend_conn *c, const char *name, const struc
   else
     PQclear(res);
   return ML_OK;
+}
+
+/* The statements whose plan depends on their parameters' values (a range,
+ * a LIMIT) keep the planner's choice; the others take either plan. */
+static enum plan_mode stmt_plan(enum stmt_id id) {
+  switch(id) {
+  case ST_MEDIA_EACH:
+  case ST_VARIANT_EACH:
+  case ST_JOB_CLAIM:
+  case ST_JOB_RETRY_NOW:
+  case ST_REFRESH_PRUNE: return PLAN_AUTO;
+  default: return PLAN_ANY;
+  }
 }
 
 static ml_err run(struct pg_backend_conn *c, enum stmt_id id, const struct pg_params *p,
@@ -350,7 +462,7 @@ static ml_err run(struct pg_backend_conn *c, enum stmt_id id, const struct pg_pa
       return rc;
     c->prepared[id] = 1;
   }
-  return run_named(c, name, p, out, what, eb);
+  return run_named(c, name, p, stmt_plan(id), out, what, eb);
 }
 
 /* The number of rows an UPDATE or DELETE changed. */
@@ -591,6 +703,7 @@ static ml_err session_setup(struct pg_backend_conn *c, struct ml_errbuf *eb) {
   PQsetNoticeProcessor(c->db, pg_quiet, NULL);
   memset(c->prepared, 0, sizeof(c->prepared));
   memset(c->list_prepared, 0, sizeof(c->list_prepared));
+  c->plan_mode = PLAN_UNKNOWN; /* whatever the server or the role sets */
   res = PQexec(c->db, "SET lock_timeout = '" PG_LOCK_TIMEOUT "'");
   if(PQresultStatus(res) != PGRES_COMMAND_OK)
     rc = pg_error(c, res, "connection setup", eb);
@@ -687,7 +800,8 @@ static ml_err pg_conn_check(struct ml_conn *conn, struct ml_errbuf *eb) {
 
   if(c->connecting)
     return finish_connect(c, eb);
-  if(PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) == PQTRANS_IDLE) {
+  if(PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) == PQTRANS_IDLE &&
+     PQpipelineStatus(c->db) == PQ_PIPELINE_OFF) {
     struct pollfd pfd;
     pfd.fd = PQsocket(c->db);
     pfd.events = POLLIN;
@@ -1020,7 +1134,7 @@ static ml_err pg_media_list(struct ml_conn *conn, const struct ml_media_filter *
       return rc;
     c->list_prepared[f->order] |= 1u << mask;
   }
-  rc = run_named(c, name, &p, &res, "list media", eb);
+  rc = run_named(c, name, &p, mask ? PLAN_AUTO : PLAN_GENERIC, &res, "list media", eb);
   if(rc)
     return rc;
   nt = PQntuples(res);
