@@ -438,6 +438,11 @@ static int cmd_serve(void) {
   rc = open_store(&cfg, cfg.test_faults, &store, &eb);
   if(rc)
     goto out;
+  if(*cfg.eager_presets && ml_store_transforms(store))
+    ml_log(&lg, ML_LOG_INFO, NULL,
+           "the store renders variants itself (its CDN, on first request): "
+           "MEDIALIB_EAGER_PRESETS renders nothing here",
+           ML_LS("eager_presets", cfg.eager_presets));
   stage = "workers";
   rc = ml_workers_create((int)cfg.workers, 1024, &workers);
   if(rc)
