@@ -90,7 +90,7 @@ test-client: build
 test-browser: build
 	cd web && MEDIALIB_BIN=$(CURDIR)/$(BUILD)/medialib node --test --test-concurrency=1 test/*.test.mjs
 
-test: check-source test-unit test-valgrind test-e2e test-e2e-pg test-e2e-pg-s3 test-client test-browser
+test: check-source test-unit test-valgrind test-e2e test-e2e-pg test-e2e-pg-s3 test-e2e-cloudinary test-client test-browser
 
 bench: build
 	bash bench/run.sh $(BUILD)/medialib
