@@ -128,7 +128,10 @@ struct http_stream {
   void *setup_arg;
   int max_tries;
   long timeout_s;
-  struct http_stream *next; /* in st_add, st_del or the streamer's active list */
+  struct http_stream *next;  /* in the streamer's active list */
+  struct http_stream *qnext; /* in st_add or st_del: a closed stream is queued on st_del
+                              * while still on the active list, so the two links must
+                              * differ (one link lost the streams after it: they stalled) */
   char *url;
   uint64_t start, len; /* the range asked for */
   /* guarded by mu */
@@ -294,7 +297,7 @@ static void *streamer_main(void *arg) {
     pthread_mutex_unlock(&s->st_mu);
     while(add) {
       struct http_stream *st = add;
-      add = st->next;
+      add = st->qnext;
       st->next = active;
       active = st;
       if(stream_begin(st)) {
@@ -306,7 +309,7 @@ static void *streamer_main(void *arg) {
     }
     while(del) {
       struct http_stream *st = del;
-      del = st->next;
+      del = st->qnext;
       for(pp = &active; *pp; pp = &(*pp)->next) {
         if(*pp == st) {
           *pp = st->next;
@@ -376,7 +379,7 @@ static ssize_t stream_read(struct ml_blob_stream *b, char *buf, size_t max, void
       st->state = ST_RUNNING;
       pthread_mutex_unlock(&st->mu);
       pthread_mutex_lock(&s->st_mu);
-      st->next = s->st_add;
+      st->qnext = s->st_add;
       s->st_add = st;
       pthread_mutex_unlock(&s->st_mu);
       curl_multi_wakeup(s->multi);
@@ -426,7 +429,7 @@ static void stream_close(struct ml_blob_stream *b) {
     return;
   }
   pthread_mutex_lock(&s->st_mu);
-  st->next = s->st_del;
+  st->qnext = s->st_del;
   s->st_del = st;
   pthread_mutex_unlock(&s->st_mu);
   curl_multi_wakeup(s->multi);

@@ -667,6 +667,45 @@ static void test_live_stream_slow_reader(void **state) {
   assert_int_equal(ml_store_remove(l->s, "m/4/v1-big/original", &eb), ML_OK);
 }
 
+/* Several streams at once, the newest closed while the others are paused
+ * on full buffers: the others go on to their end. (A closed stream was
+ * queued for freeing through the same link that chained the streamer's
+ * active list: every stream after it fell off the list, and a paused one
+ * was never resumed.) */
+static void test_live_streams_close_one(void **state) {
+  struct live *l = *state;
+  struct ml_errbuf eb = {{0}};
+  struct ml_blob b[3];
+  struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  size_t first[3] = {0, 0, 0}, n;
+  char src[256], *orig, *got;
+  int waits = 0;
+  spool_file(l, 3 << 20, 12, src, sizeof(src));
+  orig = read_path(src, &n);
+  assert_int_equal(ml_store_put(l->s, "m/5/v1-many/original", src, "video/mp4", &eb), ML_OK);
+  got = malloc(n);
+  for(int i = 0; i < 3; i++) {
+    ssize_t r;
+    b[i].fd = -1;
+    b[i].stream = NULL;
+    assert_int_equal(ml_store_open_read(l->s, "m/5/v1-many/original", &b[i], &eb), ML_OK);
+    r = ml_blob_stream_read(b[i].stream, got, 1, wake_fn, &w); /* starts the fetch */
+    assert_true(r == ML_BLOB_WAIT || r == 1);
+    first[i] = r == 1 ? 1 : 0;
+  }
+  usleep(300000); /* the transfers fill their 256 KiB buffers and pause */
+  ml_blob_close(&b[2]);
+  for(int i = 0; i < 2; i++) {
+    ssize_t r = read_stream(b[i].stream, got + first[i], n - first[i], &waits);
+    assert_int_equal(r, (ssize_t)(n - first[i]));
+    assert_memory_equal(got + first[i], orig + first[i], n - first[i]);
+    ml_blob_close(&b[i]);
+  }
+  free(got);
+  free(orig);
+  assert_int_equal(ml_store_remove(l->s, "m/5/v1-many/original", &eb), ML_OK);
+}
+
 struct seen {
   int n;
   char keys[16][64];
@@ -833,6 +872,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_live_empty_blob, live_setup, live_teardown),
       cmocka_unit_test_setup_teardown(test_live_multipart, live_setup, live_teardown),
       cmocka_unit_test_setup_teardown(test_live_stream_slow_reader, live_setup, live_teardown),
+      cmocka_unit_test_setup_teardown(test_live_streams_close_one, live_setup, live_teardown),
       cmocka_unit_test_setup_teardown(test_live_list_pages, live_setup, live_teardown),
       cmocka_unit_test_setup_teardown(test_live_redirect_url, live_setup, live_teardown),
       cmocka_unit_test_setup_teardown(test_live_failures, live_setup, live_teardown),
