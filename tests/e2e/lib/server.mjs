@@ -146,7 +146,9 @@ export async function startServer({ env = {}, openWrites = true, dataDir, readyT
   const onData = (d) => {
     chunks.push(d);
     logBytes += d.length;
-    logFile.write(d);
+    // 'exit' can come before the last bytes of the pipes: stop() may have
+    // closed the log file by then (the bytes stay in `chunks`).
+    if (!logFile.writableEnded) logFile.write(d);
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
