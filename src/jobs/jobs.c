@@ -158,7 +158,8 @@ static ml_err run_job(struct ml_jobs *j, struct ml_conn *c, const struct ml_job 
   if(in_use) {
     outcome = "kept: key in use";
   } else {
-    rc = ml_store_remove(j->o.store, job->key, &seb);
+    /* A blob's removal carries the content type it was stored with. */
+    rc = ml_store_remove_as(j->o.store, job->key, job->payload, &seb);
     if(rc)
       return job_failed(j, c, job, rid, rc, &seb, eb);
   }

@@ -153,10 +153,12 @@ static void apply_meta(struct ml_media *m, const struct ml_media_meta *meta) {
     m->tags = meta->tags;
 }
 
-void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key, int64_t job_id,
+void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const struct ml_job *intent,
                        int64_t pending_id, const char *rid) {
   struct ml_errbuf eb = {{0}};
-  ml_err rc = ml_store_remove(s->d.store, key, &eb);
+  const char *key = intent->key;
+  int64_t job_id = intent->id;
+  ml_err rc = ml_store_remove_as(s->d.store, key, intent->payload, &eb);
   if(!rc && !ml_repo_begin(c, &eb)) {
     if(pending_id)
       ml_repo_media_delete(c, pending_id, &eb);
@@ -192,6 +194,7 @@ static ml_err queue_variant_removals(struct ml_conn *c, int64_t id, int64_t belo
     if(vs[i].version >= below)
       continue;
     j = ml_media_job(ML_JOB_REMOVE_BLOB, vs[i].storage_key, id, now, now, lease);
+    j.payload = vs[i].mime_type; /* how it was stored: ml_store_remove_as */
     rc = ml_repo_job_add(c, &j, eb);
     if(!rc)
       (*ids)[(*n)++] = j.id;
@@ -248,6 +251,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
     rc = ML_ERR_NOMEM;
   if(!rc) {
     intent = ml_media_job(ML_JOB_ABORT_UPLOAD, key, m.id, now, now + s->d.intent_delay_ms, 0);
+    intent.payload = m.mime_type;
     rc = ml_repo_job_add(c, &intent, eb);
   }
   rc = ml_repo_end(c, rc, eb);
@@ -262,7 +266,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   if(rc) {
     ml_log(s->d.log, ML_LOG_WARN, rid, "upload.store_failed", ML_LI("media_id", m.id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    ml_media_undo_put(s, c, key, intent.id, m.id, rid);
+    ml_media_undo_put(s, c, &intent, m.id, rid);
     goto out;
   }
   u->path[0] = '\0'; /* consumed by the store */
@@ -283,7 +287,7 @@ ml_err ml_media_create(struct ml_media_svc *s, struct ml_upload *u,
   if(rc) {
     ml_log(s->d.log, ML_LOG_WARN, rid, "upload.commit_failed", ML_LI("media_id", m.id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    ml_media_undo_put(s, c, key, intent.id, m.id, rid);
+    ml_media_undo_put(s, c, &intent, m.id, rid);
     goto out;
   }
   ml_log(s->d.log, ML_LOG_INFO, rid, "upload.committed", ML_LI("media_id", m.id), ML_LS("key", key),
@@ -336,6 +340,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
 
   /* 1. The intent for the new blob. */
   intent = ml_media_job(ML_JOB_REMOVE_BLOB, key, id, now, now + s->d.intent_delay_ms, 0);
+  intent.payload = mime;
   rc = ml_repo_begin(c, eb);
   if(!rc)
     rc = ml_repo_job_add(c, &intent, eb);
@@ -349,7 +354,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   if(rc) {
     ml_log(s->d.log, ML_LOG_WARN, rid, "replace.store_failed", ML_LI("media_id", id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    ml_media_undo_put(s, c, key, intent.id, 0, rid);
+    ml_media_undo_put(s, c, &intent, 0, rid);
     goto out;
   }
   u->path[0] = '\0';
@@ -367,6 +372,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   m.storage_key = key;
   m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
   removal = ml_media_job(ML_JOB_REMOVE_BLOB, old_key, id, now, now, 0);
+  removal.payload = old.mime_type;
   rc = m.mime_type ? ml_repo_begin(c, eb) : ML_ERR_NOMEM;
   if(!rc)
     rc = ml_repo_media_update(c, &m, old_version, eb);
@@ -390,7 +396,7 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
       ml_fail(eb, rc, "media %lld was replaced or deleted meanwhile", (long long)id);
     ml_log(s->d.log, ML_LOG_WARN, rid, "replace.commit_failed", ML_LI("media_id", id),
            ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    ml_media_undo_put(s, c, key, intent.id, 0, rid);
+    ml_media_undo_put(s, c, &intent, 0, rid);
     goto out;
   }
   ml_dcache_invalidate(s->dcache, id);
@@ -483,6 +489,7 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
     rc = ml_repo_media_delete(c, id, eb);
   if(!rc) {
     job = ml_media_job(ML_JOB_REMOVE_BLOB, m.storage_key, id, now, now, lease);
+    job.payload = m.mime_type;
     rc = ml_repo_job_add(c, &job, eb);
   }
   if(!rc)

@@ -149,13 +149,13 @@ struct ml_variant_plan {
   const char *ext;                       /* "jpg", "png", "webp", "avif" */
 };
 
-/* Can variants be made of this type? (JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF) */
 /* Where the store serves t of m itself (Cloudinary with delivery=redirect:
  * a Cloudinary transformation URL), and how long a redirect to it may be
  * cached. ML_ERR_NOT_IMPLEMENTED when the store does not: render it. */
 ml_err ml_media_transform_url(struct ml_media_svc *s, const struct ml_media *m,
                               const struct ml_transform *t, struct ml_buf *out, int64_t *max_age,
                               struct ml_errbuf *eb);
+/* Can variants be made of this type? (JPEG, PNG, WebP, GIF, AVIF, HEIF, TIFF) */
 int ml_media_renderable(const char *mime);
 
 /* Resolves t for m and a request's Accept header (may be NULL). *varies is

@@ -27,11 +27,11 @@ struct ml_media_svc {
  * lease_until (0: free for any runner). */
 struct ml_job ml_media_job(const char *kind, const char *key, int64_t media_id, int64_t now,
                            int64_t next_at, int64_t lease_until);
-/* Removes a blob just stored but not committed, and its intent job (and the
- * pending row pending_id, when not 0); if that fails too, the intent stays
- * and the runner finishes it later. c is a connection outside a
- * transaction. */
-void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const char *key, int64_t job_id,
+/* Removes a blob just stored but not committed (intent's key, stored as
+ * intent's payload, its content type), and the intent job (and the pending
+ * row pending_id, when not 0); if that fails too, the intent stays and the
+ * runner finishes it later. c is a connection outside a transaction. */
+void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const struct ml_job *intent,
                        int64_t pending_id, const char *rid);
 /* Queues the eager presets' renders of m (ML_JOB_RENDER_VARIANT), inside
  * the caller's transaction. */

@@ -171,6 +171,7 @@ static ml_err render_store(struct ml_media_svc *s, const struct ml_media *m,
 
   /* 1. The intent, before the blob exists. */
   intent = ml_media_job(ML_JOB_REMOVE_BLOB, key, m->id, now, now + s->d.intent_delay_ms, 0);
+  intent.payload = p->mime_type;
   rc = ml_repo_acquire(s->d.repo, &c, eb);
   if(!rc)
     rc = ml_repo_begin(c, eb);
@@ -205,7 +206,7 @@ static ml_err render_store(struct ml_media_svc *s, const struct ml_media *m,
     ml_log(s->d.log, ML_LOG_WARN, rid, "variant.render_failed", ML_LI("media_id", m->id),
            ML_LI("version", m->version), ML_LS("variant", p->name), ML_LS("key", key), ML_LERR(rc),
            ML_LS("detail", eb->msg));
-    ml_media_undo_put(s, c, key, intent.id, 0, rid);
+    ml_media_undo_put(s, c, &intent, 0, rid);
     goto out;
   }
   spool[0] = '\0'; /* consumed by the store */
@@ -231,7 +232,7 @@ static ml_err render_store(struct ml_media_svc *s, const struct ml_media *m,
   if(rc) {
     ml_log(s->d.log, ML_LOG_INFO, rid, "variant.discarded", ML_LI("media_id", m->id),
            ML_LI("version", m->version), ML_LS("key", key), ML_LERR(rc), ML_LS("detail", eb->msg));
-    ml_media_undo_put(s, c, key, intent.id, 0, rid);
+    ml_media_undo_put(s, c, &intent, 0, rid);
     goto out;
   }
   ml_log(s->d.log, ML_LOG_INFO, rid, "variant.rendered", ML_LI("media_id", m->id),

@@ -192,10 +192,15 @@ void ml_blob_stream_close(struct ml_blob_stream **st) {
   *st = NULL;
 }
 
-ml_err ml_store_remove(struct ml_store *s, const char *key, struct ml_errbuf *eb) {
+ml_err ml_store_remove_as(struct ml_store *s, const char *key, const char *content_type,
+                          struct ml_errbuf *eb) {
   if(!ml_store_key_valid(key))
     return ml_fail(eb, ML_ERR_INTERNAL, "invalid blob key '%s'", key);
-  return s->ops->remove(s, key, eb);
+  return s->ops->remove(s, key, content_type && *content_type ? content_type : NULL, eb);
+}
+
+ml_err ml_store_remove(struct ml_store *s, const char *key, struct ml_errbuf *eb) {
+  return ml_store_remove_as(s, key, NULL, eb);
 }
 
 ml_err ml_store_list(struct ml_store *s, const char *prefix,

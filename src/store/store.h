@@ -122,6 +122,13 @@ ssize_t ml_blob_stream_read(struct ml_blob_stream *st, char *buf, size_t max,
 void ml_blob_stream_close(struct ml_blob_stream **st);
 /* Removes a blob; a missing blob counts as removed (ML_OK). */
 ml_err ml_store_remove(struct ml_store *s, const char *key, struct ml_errbuf *eb);
+/* The same for a blob stored with content_type (ml_store_put's; NULL when
+ * not known): a store that keeps blobs of different kinds apart
+ * (Cloudinary's resource types) then asks only where that type went, and
+ * takes a "missing" from there as final; without it, every kind must say
+ * "missing". */
+ml_err ml_store_remove_as(struct ml_store *s, const char *key, const char *content_type,
+                          struct ml_errbuf *eb);
 /* Calls cb for every blob whose key starts with prefix ("" for all);
  * cb returning non-zero stops the walk. */
 ml_err ml_store_list(struct ml_store *s, const char *prefix,

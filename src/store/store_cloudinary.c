@@ -649,13 +649,24 @@ out:
   return rc;
 }
 
-static ml_err cld_remove(struct ml_store *st, const char *key, struct ml_errbuf *eb) {
+/* With the content type it was put with, the blob's resource type is
+ * known: destroy there, and "not found" there means removed. Without it
+ * (fsck's orphans, jobs queued before types were recorded), ask image,
+ * video, then raw, and count the blob removed only when every type said
+ * "not found": Cloudinary says that for a wrong type too. */
+static ml_err cld_remove(struct ml_store *st, const char *key, const char *content_type,
+                         struct ml_errbuf *eb) {
   struct cld_store *s = (struct cld_store *)st;
-  const char *const *types;
+  const char *const *types, *known[1];
   size_t ntypes = candidate_types(key, &types);
   char public_id[ML_CLD_PUBLIC_ID_MAX];
   if(public_id_of(s, key, public_id, sizeof(public_id)))
     return ml_fail(eb, ML_ERR_INTERNAL, "Cloudinary: the public_id of %s is too long", key);
+  if(content_type) {
+    known[0] = ml_store_cld_resource_type(key, content_type);
+    types = known;
+    ntypes = 1;
+  }
   for(size_t i = 0; i < ntypes; i++) {
     int found = 0;
     ml_err rc = destroy(s, key, types[i], public_id, &found, eb);
@@ -664,7 +675,7 @@ static ml_err cld_remove(struct ml_store *st, const char *key, struct ml_errbuf 
     if(found)
       return ML_OK;
   }
-  return ML_OK; /* every type said "not found": there is nothing left to remove */
+  return ML_OK; /* not found where it could be: there is nothing left to remove */
 }
 
 /* ----------------------------------------------------------------- list */

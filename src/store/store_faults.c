@@ -144,11 +144,12 @@ static ml_err f_get(struct ml_store *s, const char *key, struct ml_blob *out,
   return rc ? rc : post(fs->inner->ops->get(fs->inner, key, out, eb), ca);
 }
 
-static ml_err f_remove(struct ml_store *s, const char *key, struct ml_errbuf *eb) {
+static ml_err f_remove(struct ml_store *s, const char *key, const char *content_type,
+                       struct ml_errbuf *eb) {
   struct fault_store *fs = (struct fault_store *)s;
   int ca;
   ml_err rc = pre(fs, OP_REMOVE, &ca, eb);
-  return rc ? rc : post(fs->inner->ops->remove(fs->inner, key, eb), ca);
+  return rc ? rc : post(fs->inner->ops->remove(fs->inner, key, content_type, eb), ca);
 }
 
 static ml_err f_list(struct ml_store *s, const char *prefix,

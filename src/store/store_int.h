@@ -15,7 +15,9 @@ struct ml_store_ops {
   ml_err (*put)(struct ml_store *s, const char *key, const char *src_path, const char *content_type,
                 struct ml_errbuf *eb);
   ml_err (*get)(struct ml_store *s, const char *key, struct ml_blob *out, struct ml_errbuf *eb);
-  ml_err (*remove)(struct ml_store *s, const char *key, struct ml_errbuf *eb);
+  /* content_type: the blob's as put, or NULL when unknown */
+  ml_err (*remove)(struct ml_store *s, const char *key, const char *content_type,
+                   struct ml_errbuf *eb);
   ml_err (*list)(struct ml_store *s, const char *prefix,
                  int (*cb)(void *ctx, const char *key, int64_t size, int64_t mtime_ms), void *ctx,
                  struct ml_errbuf *eb);

@@ -107,7 +107,7 @@ test('Cloudinary stand-in: presets and transforms redirect to Cloudinary transfo
   }
 });
 
-test('Cloudinary stand-in: replace stores a new public_id and destroys the old one with invalidate=true; delete of a raw file asks image, video, then raw', T, async () => {
+test('Cloudinary stand-in: replace stores a new public_id and destroys the old one with invalidate=true; a raw file is destroyed as raw', T, async () => {
   const { srv, c, prefix } = await cldServer();
   try {
     const m = await c.create(makePng(8, 8, { color: [5, 5, 5] }), { filename: 'a.png' });
@@ -126,8 +126,8 @@ test('Cloudinary stand-in: replace stores a new public_id and destroys the old o
     assert.equal(del.status, 200);
     assert.equal(del.json.storage.status, 'deleted', JSON.stringify(del.json));
     const calls = (await standinLog()).filter((e) => e.op === 'destroy' && e.public_id === raw.public_id);
-    assert.deepEqual(calls.map((e) => e.resource_type), ['image', 'video', 'raw'],
-      '"not found" as image is not taken for "removed": Cloudinary says that for a wrong type too');
+    assert.deepEqual(calls.map((e) => [e.resource_type, String(e.invalidate)]), [['raw', 'true']],
+      'the removal job carries the content type the blob was stored with: one destroy, as raw');
     assert.deepEqual(await assetsUnder(`${prefix}m/${doc.id}/`), []);
     const rep = fsck(srv.dataDir);
     assert.equal(rep.orphans, 0, JSON.stringify(rep));
@@ -237,20 +237,31 @@ test('Cloudinary stand-in: fsck lists the folder with the Admin API; an asset no
     // upload and its record would leave (the outbox intent covers that
     // case; this one has none).
     const publicId = `${prefix}m/999999/v1-${crypto.randomBytes(8).toString('hex')}/original`;
-    const params = { public_id: publicId, timestamp: String(Math.floor(Date.now() / 1000)) };
-    const form = new FormData();
-    for (const [k, v] of Object.entries({ ...params, api_key: CLD_KEY, signature: cloudinarySign(params) })) form.append(k, v);
-    form.append('file', new Blob([makePng(3, 3)]), 'x.png');
-    const up = await fetch(`${CLD_ENDPOINT}/v1_1/${CLD_CLOUD}/image/upload`, { method: 'POST', body: form });
-    assert.equal(up.status, 200, await up.text());
+    const putBehind = async (type, id, bytes) => {
+      const p = { public_id: id, timestamp: String(Math.floor(Date.now() / 1000)) };
+      const form = new FormData();
+      for (const [k, v] of Object.entries({ ...p, api_key: CLD_KEY, signature: cloudinarySign(p) })) form.append(k, v);
+      form.append('file', new Blob([bytes]), 'x.bin');
+      const up = await fetch(`${CLD_ENDPOINT}/v1_1/${CLD_CLOUD}/${type}/upload`, { method: 'POST', body: form });
+      assert.equal(up.status, 200, await up.text());
+    };
+    await putBehind('image', publicId, makePng(3, 3));
+    // A raw one too: fsck knows no content type for an orphan, so it must
+    // not take the image type's "not found" for "removed".
+    const rawId = `${prefix}m/999998/v1-${crypto.randomBytes(8).toString('hex')}/original`;
+    await putBehind('raw', rawId, Buffer.from('not an image'));
     const rep = fsck(srv.dataDir);
-    assert.equal(rep.orphans, 1, JSON.stringify(rep));
+    assert.equal(rep.orphans, 2, JSON.stringify(rep));
     assert.equal(rep.missing, 0, JSON.stringify(rep));
     const lists = (await standinLog()).filter((e) => e.op === 'list');
     assert.ok(lists.length >= 3, 'image, video and raw are listed');
     const fixed = fsck(srv.dataDir, { repair: true });
-    assert.equal(fixed.orphans, 1);
+    assert.equal(fixed.orphans, 2);
     assert.equal((await assetsUnder(publicId)).length, 0, 'the orphan is destroyed');
+    assert.equal((await assetsUnder(rawId)).length, 0, 'the raw orphan is destroyed');
+    const rawCalls = (await standinLog()).filter((e) => e.op === 'destroy' && e.public_id === rawId);
+    assert.deepEqual(rawCalls.map((e) => e.resource_type), ['image', 'video', 'raw'],
+      'without a known type every type is asked: "not found" as image is not "removed"');
     assert.equal(fsck(srv.dataDir).orphans, 0);
   } finally {
     await srv.stop();
