@@ -515,7 +515,10 @@ static int cmd_serve(void) {
                                cfg.eager_presets,
                                renderd,
                                purge,
-                               webhooks};
+                               webhooks,
+                               cfg.replaced_grace_ms >= 0                ? cfg.replaced_grace_ms
+                               : !strncmp(cfg.storage_url, "file://", 7) ? 0
+                                                                         : 30000};
     rc = ml_media_svc_create(&md, &media, &eb);
     if(rc)
       goto out;

@@ -91,6 +91,11 @@ static const struct cfg_entry table[] = {
      S(intent_delay_ms),
      "how long an unfinished upload's blob is kept before cleanup (ms); "
      "longer than the slowest store write"},
+    {"replaced_grace_ms", "MEDIALIB_REPLACED_GRACE_MS", CFG_INT, "-1", -1, 86400000, 0,
+     S(replaced_grace_ms),
+     "how long a replaced version's blobs stay for downloads under way (ms); -1: 0 on a "
+     "file:// store (a reader holds the file open), 30000 on remote stores (a reader's "
+     "ranged GET may start after a removal)"},
     {"insecure_open_writes", "MEDIALIB_INSECURE_OPEN_WRITES", CFG_BOOL, "0", 0, 1, 0,
      S(insecure_open_writes), "accept writes without a token (testing only, never in production)"},
     {"access_ttl", "MEDIALIB_ACCESS_TTL", CFG_DURATION, "15m", 60, 86400, 0, S(access_ttl),

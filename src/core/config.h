@@ -40,6 +40,7 @@ struct ml_config {
   int64_t shutdown_timeout;     /* seconds to finish in-flight requests on SIGTERM */
   int64_t delete_deadline_ms;   /* how long DELETE waits for storage to confirm */
   int64_t intent_delay_ms;      /* how long an upload intent waits before it may clean up */
+  int64_t replaced_grace_ms;    /* how long a replaced version stays; -1: by store */
   int64_t max_pixels;           /* largest accepted image, width x height */
   int64_t max_frames;           /* most frames of an animated image */
   int64_t delivery_cache_ms;    /* time to live of file delivery's cache; 0: off */

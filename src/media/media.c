@@ -177,9 +177,9 @@ void ml_media_undo_put(struct ml_media_svc *s, struct ml_conn *c, const struct m
  * count; *variants (arena) and *nvariants the rows as they were, every
  * version (their URLs are purged). */
 static ml_err queue_variant_removals(struct ml_conn *c, int64_t id, int64_t below, int64_t now,
-                                     int64_t lease, struct ml_arena *a, int64_t **ids, size_t *n,
-                                     struct ml_variant **variants, size_t *nvariants,
-                                     struct ml_errbuf *eb) {
+                                     int64_t not_before, int64_t lease, struct ml_arena *a,
+                                     int64_t **ids, size_t *n, struct ml_variant **variants,
+                                     size_t *nvariants, struct ml_errbuf *eb) {
   struct ml_variant *vs = NULL;
   size_t nv = 0;
   ml_err rc = ml_repo_variant_list(c, id, a, &vs, &nv, eb);
@@ -193,7 +193,7 @@ static ml_err queue_variant_removals(struct ml_conn *c, int64_t id, int64_t belo
     struct ml_job j;
     if(vs[i].version >= below)
       continue;
-    j = ml_media_job(ML_JOB_REMOVE_BLOB, vs[i].storage_key, id, now, now, lease);
+    j = ml_media_job(ML_JOB_REMOVE_BLOB, vs[i].storage_key, id, now, not_before, lease);
     j.payload = vs[i].mime_type; /* how it was stored: ml_store_remove_as */
     rc = ml_repo_job_add(c, &j, eb);
     if(!rc)
@@ -371,7 +371,9 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   m.version = old_version + 1;
   m.storage_key = key;
   m.updated_at = now > m.updated_at ? now : m.updated_at + 1;
-  removal = ml_media_job(ML_JOB_REMOVE_BLOB, old_key, id, now, now, 0);
+  /* Downloads of the old version under way finish first: on a remote
+   * store a reader's ranged GET may start after a removal (replaced_grace_ms). */
+  removal = ml_media_job(ML_JOB_REMOVE_BLOB, old_key, id, now, now + s->d.replaced_grace_ms, 0);
   removal.payload = old.mime_type;
   rc = m.mime_type ? ml_repo_begin(c, eb) : ML_ERR_NOMEM;
   if(!rc)
@@ -381,8 +383,8 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
   if(!rc)
     rc = ml_repo_job_add(c, &removal, eb);
   if(!rc) /* the old version's variants go with its original */
-    rc = queue_variant_removals(c, id, m.version, now, 0, a, &removals, &nremovals, &variants,
-                                &nvariants, eb);
+    rc = queue_variant_removals(c, id, m.version, now, now + s->d.replaced_grace_ms, 0, a,
+                                &removals, &nremovals, &variants, &nvariants, eb);
   if(!rc)
     rc = ml_media_queue_eager(s, c, &m, a, eb);
   if(!rc) /* leased to this request: it runs them right after the commit */
@@ -416,7 +418,8 @@ ml_err ml_media_replace(struct ml_media_svc *s, int64_t id, struct ml_upload *u,
              ML_LS("last_error", jr.last_error));
     }
     removals[nremovals++] = removal.id;
-    ml_jobs_run_now(s->d.jobs, removals, nremovals, 0, rid, &jr);
+    if(!s->d.replaced_grace_ms) /* else the runner does, once the grace is over */
+      ml_jobs_run_now(s->d.jobs, removals, nremovals, 0, rid, &jr);
     ml_jobs_kick(s->d.jobs); /* eager variants of the new version, the webhook */
   }
   *out = m;
@@ -483,8 +486,8 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
    * does not race it; after that the runner owns it. */
   lease = now + s->d.delete_deadline_ms + 1000;
   if(!rc) /* every variant, read before the rows go */
-    rc = queue_variant_removals(c, id, INT64_MAX, now, lease, a, &ids, &nids, &variants, &nvariants,
-                                eb);
+    rc = queue_variant_removals(c, id, INT64_MAX, now, now, lease, a, &ids, &nids, &variants,
+                                &nvariants, eb);
   if(!rc)
     rc = ml_repo_media_delete(c, id, eb);
   if(!rc) {

@@ -52,6 +52,9 @@ struct ml_media_deps {
    * webhooks (jobs/webhook.h) queued with every change; NULL: none. */
   struct ml_purge *purge;
   struct ml_webhooks *webhooks;
+  /* How long a replaced version's blobs stay for downloads under way
+   * before their removal runs (ms; 0: at once). */
+  int64_t replaced_grace_ms;
 };
 
 ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **out,

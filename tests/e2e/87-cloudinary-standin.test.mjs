@@ -107,14 +107,18 @@ test('Cloudinary stand-in: presets and transforms redirect to Cloudinary transfo
   }
 });
 
-test('Cloudinary stand-in: replace stores a new public_id and destroys the old one with invalidate=true; a raw file is destroyed as raw', T, async () => {
-  const { srv, c, prefix } = await cldServer();
+test('Cloudinary stand-in: replace stores a new public_id and destroys the old one with invalidate=true once downloads under way had their grace; a raw file is destroyed as raw', T, async () => {
+  const { srv, c, prefix } = await cldServer({}, { MEDIALIB_REPLACED_GRACE_MS: '1500' });
   try {
     const m = await c.create(makePng(8, 8, { color: [5, 5, 5] }), { filename: 'a.png' });
     const [before] = await assetsUnder(`${prefix}m/${m.id}/`);
     const res = await c.upload(makePng(9, 9, { color: [6, 6, 6] }), { method: 'PATCH', path: `/api/media/${m.id}/`, filename: 'a.png' });
     assert.equal(res.status, 200, res.text);
+    const replacedAt = Date.now();
+    assert.ok((await assetsUnder(`${prefix}m/${m.id}/`)).some((a) => a.public_id === before.public_id),
+      'the old version stays for downloads under way (MEDIALIB_REPLACED_GRACE_MS)');
     await eventually(async () => (await assetsUnder(`${prefix}m/${m.id}/`)).every((a) => a.public_id !== before.public_id), { within: 10_000 });
+    assert.ok(Date.now() - replacedAt >= 1000, 'removed after the grace, not before');
     const [after] = await assetsUnder(`${prefix}m/${m.id}/`);
     assert.match(after.public_id, /\/v2-[0-9a-f]{16}\/original$/);
     const destroyed = (await standinLog()).filter((e) => e.op === 'destroy' && e.public_id === before.public_id);
