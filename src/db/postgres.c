@@ -80,6 +80,7 @@ enum stmt_id {
   ST_JOB_FAIL,
   ST_JOB_EXISTS_KEY,
   ST_JOB_EXISTS_MEDIA,
+  ST_JOB_DUE_NOW_MEDIA,
   ST_JOB_STATS,
   ST_JOB_RETRY_NOW,
   ST_JOB_DEPTH_KIND,
@@ -181,6 +182,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_JOB_EXISTS_KEY] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE key = $1)::int",
     [ST_JOB_EXISTS_MEDIA] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE media_id = $1 AND "
                             "kind = $2)::int",
+    [ST_JOB_DUE_NOW_MEDIA] = "UPDATE outbox SET next_at = $3 WHERE media_id = $1 AND kind = $2 "
+                             "AND next_at > $3",
     [ST_JOB_STATS] = "SELECT count(*), coalesce(min(created_at), 0) FROM outbox",
     [ST_JOB_RETRY_NOW] = "UPDATE outbox SET next_at = $1 WHERE id IN (SELECT id FROM outbox "
                          "WHERE attempts > 0 AND next_at > $1 AND lease_until <= $1 "
@@ -1608,6 +1611,16 @@ static ml_err pg_job_stats(struct ml_conn *conn, int64_t *depth, int64_t *oldest
   return rc;
 }
 
+static ml_err pg_job_due_now_for_media(struct ml_conn *conn, const char *kind, int64_t media_id,
+                                       int64_t now, int64_t *changed, struct ml_errbuf *eb) {
+  struct pg_params p = {.n = 0};
+  p_int(&p, media_id);
+  p_str(&p, kind);
+  p_int(&p, now);
+  return change_rows(pgc(conn), ST_JOB_DUE_NOW_MEDIA, &p, changed, "make a media's jobs due", NULL,
+                     eb);
+}
+
 static ml_err pg_job_retry_now(struct ml_conn *conn, int64_t now, int64_t limit, int64_t *changed,
                                struct ml_errbuf *eb) {
   struct pg_params p = {.n = 0};
@@ -1884,6 +1897,7 @@ const struct ml_repo_ops ml_repo_pg_ops = {
     .job_exists_for_key = pg_job_exists_for_key,
     .job_exists_for_media = pg_job_exists_for_media,
     .job_stats = pg_job_stats,
+    .job_due_now_for_media = pg_job_due_now_for_media,
     .job_retry_now = pg_job_retry_now,
     .job_depth_by_kind = pg_job_depth_by_kind,
     .user_insert = pg_user_insert,

@@ -356,6 +356,11 @@ ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_crea
   return c->repo->ops->job_stats(c, depth, oldest_created, eb);
 }
 
+ml_err ml_repo_job_due_now_for_media(struct ml_conn *c, const char *kind, int64_t media_id,
+                                     int64_t now, int64_t *changed, struct ml_errbuf *eb) {
+  return c->repo->ops->job_due_now_for_media(c, kind, media_id, now, changed, eb);
+}
+
 ml_err ml_repo_job_retry_now(struct ml_conn *c, int64_t now, int64_t limit, int64_t *changed,
                              struct ml_errbuf *eb) {
   return c->repo->ops->job_retry_now(c, now, limit, changed, eb);

@@ -228,6 +228,11 @@ ml_err ml_repo_job_exists_for_key(struct ml_conn *c, const char *key, int *exist
  * waits until no remove_blob job of its media is left) */
 ml_err ml_repo_job_exists_for_media(struct ml_conn *c, const char *kind, int64_t media_id,
                                     int *exists, struct ml_errbuf *eb);
+/* Makes media_id's jobs of kind that wait for a later time due at now (a
+ * deleted media's replaced versions, kept for a grace, go with it);
+ * *changed gets how many. */
+ml_err ml_repo_job_due_now_for_media(struct ml_conn *c, const char *kind, int64_t media_id,
+                                     int64_t now, int64_t *changed, struct ml_errbuf *eb);
 /* Outbox depth and the oldest job's created_at (0 when empty), all kinds. */
 ml_err ml_repo_job_stats(struct ml_conn *c, int64_t *depth, int64_t *oldest_created,
                          struct ml_errbuf *eb);

@@ -94,6 +94,8 @@ struct ml_repo_ops {
                                  struct ml_errbuf *eb);
   ml_err (*job_stats)(struct ml_conn *c, int64_t *depth, int64_t *oldest_created,
                       struct ml_errbuf *eb);
+  ml_err (*job_due_now_for_media)(struct ml_conn *c, const char *kind, int64_t media_id,
+                                  int64_t now, int64_t *changed, struct ml_errbuf *eb);
   ml_err (*job_retry_now)(struct ml_conn *c, int64_t now, int64_t limit, int64_t *changed,
                           struct ml_errbuf *eb);
   ml_err (*job_depth_by_kind)(struct ml_conn *c,

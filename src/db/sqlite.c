@@ -69,6 +69,7 @@ enum stmt_id {
   ST_JOB_RETRY_NOW,
   ST_JOB_DEPTH_KIND,
   ST_JOB_EXISTS_MEDIA,
+  ST_JOB_DUE_NOW_MEDIA,
   ST_USER_INSERT,
   ST_USER_GET,
   ST_USER_GET_NAME,
@@ -173,6 +174,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_JOB_EXISTS_KEY] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE key = ?1)",
     [ST_JOB_EXISTS_MEDIA] = "SELECT EXISTS (SELECT 1 FROM outbox WHERE media_id = ?1 AND "
                             "kind = ?2)",
+    [ST_JOB_DUE_NOW_MEDIA] = "UPDATE outbox SET next_at = ?3 WHERE media_id = ?1 AND kind = ?2 "
+                             "AND next_at > ?3",
     [ST_JOB_STATS] = "SELECT count(*), ifnull(min(created_at), 0) FROM outbox",
     [ST_JOB_RETRY_NOW] = "UPDATE outbox SET next_at = ?1 WHERE id IN (SELECT id FROM outbox "
                          "WHERE attempts > 0 AND next_at > ?1 AND lease_until <= ?1 "
@@ -1549,6 +1552,34 @@ out:
   return rc;
 }
 
+static ml_err sq_job_due_now_for_media(struct ml_conn *conn, const char *kind, int64_t media_id,
+                                       int64_t now, int64_t *changed, struct ml_errbuf *eb) {
+  struct sq_conn *c = sq(conn);
+  sqlite3_stmt *st = NULL;
+  ml_err rc;
+  int src;
+
+  *changed = 0;
+  rc = stmt_get(c, ST_JOB_DUE_NOW_MEDIA, &st, eb);
+  if(rc)
+    goto out;
+  src = sqlite3_bind_int64(st, 1, media_id);
+  if(!src)
+    src = bind_str(st, 2, kind);
+  if(!src)
+    src = sqlite3_bind_int64(st, 3, now);
+  if(!src)
+    src = sqlite3_step(st);
+  if(src != SQLITE_DONE)
+    rc = sq_error(c, src, "make a media's jobs due", eb);
+  else
+    *changed = sqlite3_changes(c->db);
+
+out:
+  stmt_done(st);
+  return rc;
+}
+
 static ml_err sq_job_retry_now(struct ml_conn *conn, int64_t now, int64_t limit, int64_t *changed,
                                struct ml_errbuf *eb) {
   struct sq_conn *c = sq(conn);
@@ -2045,6 +2076,7 @@ const struct ml_repo_ops ml_repo_sqlite_ops = {
     .job_exists_for_key = sq_job_exists_for_key,
     .job_exists_for_media = sq_job_exists_for_media,
     .job_stats = sq_job_stats,
+    .job_due_now_for_media = sq_job_due_now_for_media,
     .job_retry_now = sq_job_retry_now,
     .job_depth_by_kind = sq_job_depth_by_kind,
     .user_insert = sq_user_insert,

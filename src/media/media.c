@@ -488,6 +488,10 @@ ml_err ml_media_delete(struct ml_media_svc *s, int64_t id, const char *rid,
   if(!rc) /* every variant, read before the rows go */
     rc = queue_variant_removals(c, id, INT64_MAX, now, now, lease, a, &ids, &nids, &variants,
                                 &nvariants, eb);
+  if(!rc) { /* replaced versions kept for their grace go with the media */
+    int64_t changed = 0;
+    rc = ml_repo_job_due_now_for_media(c, ML_JOB_REMOVE_BLOB, id, now, &changed, eb);
+  }
   if(!rc)
     rc = ml_repo_media_delete(c, id, eb);
   if(!rc) {

@@ -141,6 +141,21 @@ test('Cloudinary stand-in: replace stores a new public_id and destroys the old o
   }
 });
 
+test('Cloudinary stand-in: a media deleted while its replaced version waits out the grace loses that version at once too', T, async () => {
+  const { srv, c, prefix } = await cldServer({}, { MEDIALIB_REPLACED_GRACE_MS: '600000' });
+  try {
+    const m = await c.create(makePng(8, 8, { color: [11, 11, 11] }), { filename: 'a.png' });
+    const res = await c.upload(makePng(9, 9, { color: [12, 12, 12] }), { method: 'PATCH', path: `/api/media/${m.id}/`, filename: 'a.png' });
+    assert.equal(res.status, 200, res.text);
+    assert.equal((await assetsUnder(`${prefix}m/${m.id}/`)).length, 2, 'the old version waits out its 10 min grace');
+    const del = await c.del(`/api/media/${m.id}/`);
+    assert.equal(del.status, 200);
+    await eventually(async () => (await assetsUnder(`${prefix}m/${m.id}/`)).length === 0, { within: 10_000, every: 250 });
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('Cloudinary stand-in: destroy failing → DELETE answers pending, the outbox retries until Cloudinary confirms', T, async () => {
   const { srv, c, prefix } = await cldServer({}, { MEDIALIB_DELETE_DEADLINE_MS: '300' });
   try {

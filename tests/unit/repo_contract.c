@@ -968,6 +968,31 @@ static void test_outbox_fifo_payload(void **state) {
   assert_int_equal(exists, 1);
   assert_int_equal(ml_repo_job_exists_for_media(c, "remove_blob", 8, &exists, &eb), ML_OK);
   assert_int_equal(exists, 0);
+  /* A media's jobs that wait for later are made due; others are not
+   * touched (another kind, another media, jobs already due). */
+  {
+    struct ml_job late7 = rc_make_job("m/7/v1-old/original", 5000, 3);
+    struct ml_job late8 = rc_make_job("m/8/v1-old/original", 5000, 4);
+    int64_t changed = -1;
+    late8.media_id = 8;
+    assert_int_equal(ml_repo_job_add(c, &late7, &eb), ML_OK);
+    assert_int_equal(ml_repo_job_add(c, &late8, &eb), ML_OK);
+    assert_int_equal(ml_repo_job_due_now_for_media(c, "remove_blob", 7, 400, &changed, &eb), ML_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(ml_repo_job_due_now_for_media(c, "remove_blob", 7, 400, &changed, &eb), ML_OK);
+    assert_int_equal(changed, 0); /* already due */
+    assert_int_equal(ml_repo_job_claim(c, 400, 1000, 10, a, &jobs, &n, &eb), ML_OK);
+    for(size_t i = 0; i < n; i++)
+      assert_int_not_equal(jobs[i].id, late8.id); /* media 8's still waits */
+    {
+      int seen = 0;
+      for(size_t i = 0; i < n; i++)
+        seen |= jobs[i].id == late7.id;
+      assert_true(seen);
+    }
+    assert_int_equal(ml_repo_job_delete(c, late7.id, &eb), ML_OK);
+    assert_int_equal(ml_repo_job_delete(c, late8.id, &eb), ML_OK);
+  }
   assert_int_equal(ml_repo_job_delete(c, blob.id, &eb), ML_OK);
   assert_int_equal(ml_repo_job_exists_for_media(c, "remove_blob", 7, &exists, &eb), ML_OK);
   assert_int_equal(exists, 0);
