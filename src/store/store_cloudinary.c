@@ -79,13 +79,6 @@ static size_t candidate_types(const char *key, const char *const **out) {
 
 /* ------------------------------------------------------------ transfers */
 
-/* The file part of an upload: len bytes of fd from off. */
-struct part {
-  int fd;
-  int64_t off, len, pos;
-  int local_errno;
-};
-
 struct call {
   /* in */
   const char *what;   /* "upload m/42/v1-ab/original": for messages */
@@ -96,84 +89,20 @@ struct call {
   const char *form;                  /* POST application/x-www-form-urlencoded */
   struct ml_store_cld_param *fields; /* POST multipart: these fields, then the file part */
   size_t nfields;
-  struct part *file;
+  struct ml_store_http_src *file;
   struct curl_slist *headers;
-  int out_fd;         /* >= 0: a 2xx body goes there */
-  struct ml_buf *out; /* or here */
+  struct ml_store_http_sink sink; /* sink.out_fd or sink.out: where a 2xx body goes */
   /* out */
   long status;
   int64_t length;
   time_t mtime;
   char msg[300]; /* Cloudinary's error message, or "HTTP n" */
-  /* private */
-  int local_errno;
-  struct ml_buf errbody;
-  CURL *h;
 };
-
-static size_t part_read(char *buf, size_t size, size_t nitems, void *arg) {
-  struct part *p = arg;
-  int64_t left = p->len - p->pos;
-  size_t want = size * nitems;
-  ssize_t n;
-  if(left <= 0)
-    return 0;
-  if((int64_t)want > left)
-    want = (size_t)left;
-  do
-    n = pread(p->fd, buf, want, (off_t)(p->off + p->pos));
-  while(n < 0 && errno == EINTR);
-  if(n <= 0) {
-    p->local_errno = n < 0 ? errno : EIO; /* 0: the file shrank under us */
-    return CURL_READFUNC_ABORT;
-  }
-  p->pos += n;
-  return (size_t)n;
-}
-
-static int part_seek(void *arg, curl_off_t offset, int origin) {
-  struct part *p = arg;
-  if(origin != SEEK_SET || offset < 0 || offset > p->len)
-    return CURL_SEEKFUNC_FAIL;
-  p->pos = offset;
-  return CURL_SEEKFUNC_OK;
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
-  struct call *c = arg;
-  size_t n = size * nmemb;
-  long status = 0;
-  curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
-  if(status < 200 || status >= 300) { /* an error body: keep its start */
-    size_t room = c->errbody.max - c->errbody.len;
-    if(room)
-      ml_buf_add(&c->errbody, data, n < room ? n : room);
-    return n;
-  }
-  if(c->out_fd >= 0) {
-    for(size_t off = 0; off < n;) {
-      ssize_t w = write(c->out_fd, data + off, n - off);
-      if(w < 0 && errno == EINTR)
-        continue;
-      if(w < 0) {
-        c->local_errno = errno;
-        return 0;
-      }
-      off += (size_t)w;
-    }
-    return n;
-  }
-  if(c->out && ml_buf_add(c->out, data, n)) {
-    c->local_errno = EFBIG;
-    return 0;
-  }
-  return n;
-}
 
 /* The multipart body: the fields, then the file part (named "blob": the
  * public_id says where it goes). */
 static curl_mime *make_mime(struct call *c) {
-  curl_mime *m = curl_mime_init(c->h);
+  curl_mime *m = curl_mime_init(c->sink.h);
   curl_mimepart *p;
   if(!m)
     return NULL;
@@ -189,7 +118,8 @@ static curl_mime *make_mime(struct call *c) {
     p = curl_mime_addpart(m);
     if(!p || curl_mime_name(p, "file") || curl_mime_filename(p, "blob") ||
        curl_mime_type(p, "application/octet-stream") ||
-       curl_mime_data_cb(p, (curl_off_t)c->file->len, part_read, part_seek, NULL, c->file))
+       curl_mime_data_cb(p, (curl_off_t)c->file->len, ml_store_http_src_read,
+                         ml_store_http_src_seek, NULL, c->file))
       goto fail;
   }
   return m;
@@ -199,7 +129,7 @@ fail:
 }
 
 static CURLcode attempt(struct cld_store *s, struct call *c, curl_mime *mime) {
-  CURL *h = c->h;
+  CURL *h = c->sink.h;
   CURLcode cc;
   curl_off_t len = -1, ft = -1;
   curl_easy_reset(h);
@@ -210,8 +140,8 @@ static CURLcode attempt(struct cld_store *s, struct call *c, curl_mime *mime) {
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ml_store_http_sink_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->sink);
   if(c->headers)
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
   if(c->basic_auth) {
@@ -246,30 +176,25 @@ static CURLcode attempt(struct cld_store *s, struct call *c, curl_mime *mime) {
 static ml_err cld_call(struct cld_store *s, struct call *c, struct ml_errbuf *eb) {
   curl_mime *mime = NULL;
   ml_err rc = ML_OK;
-  ml_buf_init(&c->errbody, ERRBODY_MAX);
-  c->h = ml_store_http_pool_get(&s->pool);
-  if(!c->h) {
+  ml_buf_init(&c->sink.errbody, ERRBODY_MAX);
+  c->sink.h = ml_store_http_pool_get(&s->pool);
+  if(!c->sink.h) {
     rc = ml_fail(eb, ML_ERR_NOMEM, "Cloudinary: cannot make a curl handle");
     goto out;
   }
   for(int n = 1;; n++) {
     CURLcode cc;
-    int retry;
+    int retry, e;
     c->status = 0;
     c->length = -1;
     c->mtime = 0;
     c->msg[0] = '\0';
-    c->local_errno = 0;
     if(c->file) {
       c->file->pos = 0;
       c->file->local_errno = 0;
     }
-    ml_buf_reset(&c->errbody);
-    if(c->out)
-      ml_buf_reset(c->out);
-    if(c->out_fd >= 0 && (ftruncate(c->out_fd, 0) || lseek(c->out_fd, 0, SEEK_SET) < 0)) {
-      rc = ml_fail(eb, ml_store_errno_err(errno), "Cloudinary %s: temp file: %s", c->what,
-                   strerror(errno));
+    if((e = ml_store_http_sink_reset(&c->sink))) {
+      rc = ml_fail(eb, ml_store_errno_err(e), "Cloudinary %s: temp file: %s", c->what, strerror(e));
       goto out;
     }
     /* A fresh body each attempt: curl 7.88 does not rewind a multipart
@@ -290,8 +215,8 @@ static ml_err cld_call(struct cld_store *s, struct call *c, struct ml_errbuf *eb
       goto out;
     }
     if(cc == CURLE_OK) {
-      if(!ml_store_cld_parse_error(c->errbody.data ? c->errbody.data : "", c->errbody.len, c->msg,
-                                   sizeof(c->msg)))
+      if(!ml_store_cld_parse_error(c->sink.errbody.data ? c->sink.errbody.data : "",
+                                   c->sink.errbody.len, c->msg, sizeof(c->msg)))
         snprintf(c->msg, sizeof(c->msg), "HTTP %ld", c->status);
       if(c->status == 404) {
         rc = ML_ERR_NOT_FOUND;
@@ -307,10 +232,9 @@ static ml_err cld_call(struct cld_store *s, struct call *c, struct ml_errbuf *eb
             "Cloudinary %s: %ld %s%s", c->what, c->status, c->msg, retry ? " (after retries)" : "");
         goto out;
       }
-    } else if(c->local_errno) {
-      rc = ml_fail(eb, c->local_errno == EFBIG ? ML_ERR_IO : ml_store_errno_err(c->local_errno),
-                   "Cloudinary %s: %s", c->what,
-                   c->local_errno == EFBIG ? "answer too large" : strerror(c->local_errno));
+    } else if((e = c->sink.local_errno)) {
+      rc = ml_fail(eb, e == EFBIG ? ML_ERR_IO : ml_store_errno_err(e), "Cloudinary %s: %s", c->what,
+                   e == EFBIG ? "answer too large" : strerror(e));
       goto out;
     } else {
       retry = ml_store_http_retriable(cc);
@@ -325,9 +249,9 @@ static ml_err cld_call(struct cld_store *s, struct call *c, struct ml_errbuf *eb
   }
 out:
   curl_mime_free(mime);
-  ml_store_http_pool_put(&s->pool, c->h);
-  c->h = NULL;
-  ml_buf_free(&c->errbody);
+  ml_store_http_pool_put(&s->pool, c->sink.h);
+  c->sink.h = NULL;
+  ml_buf_free(&c->sink.errbody);
   return rc;
 }
 
@@ -336,7 +260,7 @@ static void call_init(struct call *c, const char *method, const char *url, const
   c->method = method;
   c->url = url;
   c->what = what;
-  c->out_fd = -1;
+  c->sink.out_fd = -1;
 }
 
 /* PREFIX/v1_1/CLOUD/<path> */
@@ -370,7 +294,7 @@ static ml_err sign_fields(const struct cld_store *s, struct ml_store_cld_param *
  * (upload_id != NULL). *partial is 1 when Cloudinary waits for more
  * chunks. */
 static ml_err upload_one(struct cld_store *s, const char *key, const char *rtype,
-                         const char *public_id, struct part *file, int64_t total,
+                         const char *public_id, struct ml_store_http_src *file, int64_t total,
                          const char *upload_id, struct ml_store_cld_asset *a, int *partial,
                          struct ml_errbuf *eb) {
   struct ml_store_cld_param f[5] = {{"api_key", s->u.api_key}, {"public_id", public_id}};
@@ -411,7 +335,7 @@ static ml_err upload_one(struct cld_store *s, const char *key, const char *rtype
   c.nfields = 4;
   c.file = file;
   c.headers = hdrs;
-  c.out = &body;
+  c.sink.out = &body;
   rc = cld_call(s, &c, eb);
   if(rc == ML_ERR_NOT_FOUND)
     rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary %s: 404 %s (is the cloud name right?)",
@@ -434,7 +358,7 @@ static ml_err cld_put(struct ml_store *st, const char *key, const char *src_path
   unsigned char rnd[16];
   struct ml_store_cld_asset a;
   struct stat sb;
-  struct part file = {0};
+  struct ml_store_http_src file = {0};
   int partial = 0;
   ml_err rc;
   if(public_id_of(s, key, public_id, sizeof(public_id)))
@@ -509,7 +433,7 @@ static ml_err fetch(struct cld_store *s, const char *method, const char *key, in
     snprintf(what, sizeof(what), "%s %s (%s)", method, key, types[i]);
     call_init(c, method, url.data, what);
     c->metadata = out_fd < 0;
-    c->out_fd = out_fd;
+    c->sink.out_fd = out_fd;
     rc = cld_call(s, c, eb);
   }
   if(!rc && found && ml_buf_add(found, url.data, url.len))
@@ -636,7 +560,7 @@ static ml_err destroy(struct cld_store *s, const char *key, const char *rtype,
   call_init(&c, "POST", url.data, what);
   c.metadata = 1;
   c.form = form.data;
-  c.out = &body;
+  c.sink.out = &body;
   rc = cld_call(s, &c, eb);
   if(rc == ML_ERR_NOT_FOUND) /* the endpoint, not the asset: that is a 200 */
     rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary %s: 404 %s", what, c.msg);
@@ -735,7 +659,7 @@ static ml_err cld_list(struct ml_store *st, const char *prefix,
       call_init(&c, "GET", url.data, what);
       c.metadata = 1;
       c.basic_auth = 1;
-      c.out = &body;
+      c.sink.out = &body;
       rc = cld_call(s, &c, eb);
       if(rc == ML_ERR_NOT_FOUND)
         rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary %s: 404 %s", what, c.msg);
@@ -764,7 +688,7 @@ static ml_err cld_ping(struct ml_store *st, struct ml_errbuf *eb) {
     call_init(&c, "GET", url.data, "ping");
     c.metadata = 1;
     c.basic_auth = 1;
-    c.out = &body;
+    c.sink.out = &body;
     rc = cld_call(s, &c, eb);
     if(rc == ML_ERR_NOT_FOUND)
       rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "Cloudinary ping: 404 %s", c.msg);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/timeutil.h"
@@ -44,6 +45,75 @@ void ml_store_http_pool_put(struct ml_store_http_pool *p, CURL *h) {
   pthread_mutex_unlock(&p->mu);
   if(h)
     curl_easy_cleanup(h);
+}
+
+size_t ml_store_http_src_read(char *buf, size_t size, size_t nitems, void *arg) {
+  struct ml_store_http_src *p = arg;
+  int64_t left = p->len - p->pos;
+  size_t want = size * nitems;
+  ssize_t n;
+  if(left <= 0)
+    return 0;
+  if((int64_t)want > left)
+    want = (size_t)left;
+  do
+    n = pread(p->fd, buf, want, (off_t)(p->off + p->pos));
+  while(n < 0 && errno == EINTR);
+  if(n <= 0) {
+    p->local_errno = n < 0 ? errno : EIO; /* 0: the file shrank under us */
+    return CURL_READFUNC_ABORT;
+  }
+  p->pos += n;
+  return (size_t)n;
+}
+
+int ml_store_http_src_seek(void *arg, curl_off_t offset, int origin) {
+  struct ml_store_http_src *p = arg;
+  if(origin != SEEK_SET || offset < 0 || offset > p->len)
+    return CURL_SEEKFUNC_FAIL;
+  p->pos = offset;
+  return CURL_SEEKFUNC_OK;
+}
+
+size_t ml_store_http_sink_write(char *data, size_t size, size_t nmemb, void *arg) {
+  struct ml_store_http_sink *k = arg;
+  size_t n = size * nmemb;
+  long status = 0;
+  curl_easy_getinfo(k->h, CURLINFO_RESPONSE_CODE, &status);
+  if(status < 200 || status >= 300) { /* an error body: keep its start */
+    size_t room = k->errbody.max - k->errbody.len;
+    if(room)
+      ml_buf_add(&k->errbody, data, n < room ? n : room);
+    return n;
+  }
+  if(k->out_fd >= 0) {
+    for(size_t off = 0; off < n;) {
+      ssize_t w = write(k->out_fd, data + off, n - off);
+      if(w < 0 && errno == EINTR)
+        continue;
+      if(w < 0) {
+        k->local_errno = errno;
+        return 0;
+      }
+      off += (size_t)w;
+    }
+    return n;
+  }
+  if(k->out && ml_buf_add(k->out, data, n)) {
+    k->local_errno = EFBIG;
+    return 0;
+  }
+  return n;
+}
+
+int ml_store_http_sink_reset(struct ml_store_http_sink *k) {
+  k->local_errno = 0;
+  ml_buf_reset(&k->errbody);
+  if(k->out)
+    ml_buf_reset(k->out);
+  if(k->out_fd >= 0 && (ftruncate(k->out_fd, 0) || lseek(k->out_fd, 0, SEEK_SET) < 0))
+    return errno;
+  return 0;
 }
 
 int ml_store_http_retriable(CURLcode cc) {

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "store/store.h"
 
@@ -40,6 +41,39 @@ void ml_store_http_backoff(int attempt_no);
 
 /* The error for a local errno: no space, no memory, or I/O. */
 ml_err ml_store_errno_err(int e);
+
+/* ---- request and answer bodies ---- */
+
+/* A request body: len bytes of fd from off, read with pread as curl sends
+ * them (CURLOPT_READFUNCTION and SEEKFUNCTION with the source as data, or
+ * a mime part's callbacks), so memory stays flat whatever the size. */
+struct ml_store_http_src {
+  int fd;
+  int64_t off, len;
+  int64_t pos;     /* how far curl has read: 0 before each attempt */
+  int local_errno; /* why a read failed (EIO: the file shrank under us) */
+};
+
+size_t ml_store_http_src_read(char *buf, size_t size, size_t nitems, void *arg);
+int ml_store_http_src_seek(void *arg, curl_off_t offset, int origin);
+
+/* Where an answer's body goes (CURLOPT_WRITEFUNCTION with the sink as
+ * data): a 2xx body into out_fd (>= 0), else into out (bounded by its max;
+ * NULL: dropped); an error body's first errbody.max bytes into errbody, for
+ * its message. h is the handle the answer comes on; the caller sets up and
+ * frees errbody. */
+struct ml_store_http_sink {
+  CURL *h;
+  int out_fd;
+  struct ml_buf *out;
+  struct ml_buf errbody;
+  int local_errno; /* why a 2xx body was not kept (EFBIG: over out's max) */
+};
+
+size_t ml_store_http_sink_write(char *data, size_t size, size_t nmemb, void *arg);
+/* Empties k before an attempt (out_fd truncated and rewound): 0, or the
+ * errno of a failed truncate. */
+int ml_store_http_sink_reset(struct ml_store_http_sink *k);
 
 /* ---- delivery streams ----
  *

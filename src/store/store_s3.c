@@ -79,93 +79,19 @@ struct xfer {
   const char *key;    /* "" for the bucket */
   const char *query;  /* encoded, sorted by name (SigV4); "" for none */
   const char *content_type;
-  const char *range; /* "bytes=a-b" or NULL */
-  int in_fd;         /* >= 0: upload in_len bytes of it from in_off */
-  int64_t in_off, in_len;
-  const char *in_mem; /* POST body (may be "") */
+  const char *range;           /* "bytes=a-b" or NULL */
+  struct ml_store_http_src in; /* in.fd >= 0: upload in.len bytes of it from in.off */
+  const char *in_mem;          /* POST body (may be "") */
   size_t in_mem_len;
-  int out_fd;         /* >= 0: the body of a 2xx answer goes there */
-  struct ml_buf *out; /* or here (bounded by its max) */
-  int metadata;       /* a short call: total timeout */
+  struct ml_store_http_sink sink; /* sink.out_fd or sink.out: where a 2xx body goes */
+  int metadata;                   /* a short call: total timeout */
   /* out */
   long status;
   char etag[128];
   int64_t length;
   time_t mtime;
   char s3err[200]; /* "Code: Message" of an error answer */
-  /* private */
-  int64_t in_pos;
-  int local_errno;
-  struct ml_buf errbody;
-  CURL *h;
 };
-
-static size_t on_read(char *buf, size_t size, size_t nitems, void *arg) {
-  struct xfer *x = arg;
-  int64_t left = x->in_len - x->in_pos;
-  size_t want = size * nitems;
-  ssize_t n;
-  if(left <= 0)
-    return 0;
-  if((int64_t)want > left)
-    want = (size_t)left;
-  do
-    n = pread(x->in_fd, buf, want, (off_t)(x->in_off + x->in_pos));
-  while(n < 0 && errno == EINTR);
-  if(n < 0) {
-    x->local_errno = errno;
-    return CURL_READFUNC_ABORT;
-  }
-  if(n == 0) { /* the file shrank under us */
-    x->local_errno = EIO;
-    return CURL_READFUNC_ABORT;
-  }
-  x->in_pos += n;
-  return (size_t)n;
-}
-
-static int on_seek(void *arg, curl_off_t offset, int origin) {
-  struct xfer *x = arg;
-  if(origin != SEEK_SET || offset < 0 || offset > x->in_len)
-    return CURL_SEEKFUNC_FAIL;
-  x->in_pos = offset;
-  return CURL_SEEKFUNC_OK;
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *arg) {
-  struct xfer *x = arg;
-  size_t n = size * nmemb;
-  long status = 0;
-  curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
-  if(status < 200 || status >= 300) { /* an error body: keep its start */
-    size_t room = x->errbody.max - x->errbody.len;
-    if(room)
-      ml_buf_add(&x->errbody, data, n < room ? n : room);
-    return n;
-  }
-  if(x->out_fd >= 0) {
-    size_t off = 0;
-    while(off < n) {
-      ssize_t w = write(x->out_fd, data + off, n - off);
-      if(w < 0 && errno == EINTR)
-        continue;
-      if(w < 0) {
-        x->local_errno = errno;
-        return 0;
-      }
-      off += (size_t)w;
-    }
-    return n;
-  }
-  if(x->out) {
-    if(ml_buf_add(x->out, data, n)) {
-      x->local_errno = EFBIG;
-      return 0;
-    }
-    return n;
-  }
-  return n;
-}
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *arg) {
   struct xfer *x = arg;
@@ -236,7 +162,7 @@ static struct curl_slist *common_headers(const char *content_type, const char *r
 static CURLcode attempt(struct s3_store *s, struct xfer *x, const char *url) {
   struct curl_slist *hdrs = common_headers(x->content_type, x->range);
   CURLcode cc;
-  CURL *h = x->h;
+  CURL *h = x->sink.h;
   curl_off_t len = -1, ft = -1;
   if(!hdrs)
     return CURLE_OUT_OF_MEMORY;
@@ -244,8 +170,8 @@ static CURLcode attempt(struct s3_store *s, struct xfer *x, const char *url) {
   common_opts(s, h);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ml_store_http_sink_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &x->sink);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
   if(x->metadata) {
@@ -258,11 +184,11 @@ static CURLcode attempt(struct s3_store *s, struct xfer *x, const char *url) {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if(!strcmp(x->method, "PUT")) {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, x);
-    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-    curl_easy_setopt(h, CURLOPT_SEEKDATA, x);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->in_len);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, ml_store_http_src_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &x->in);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, ml_store_http_src_seek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &x->in);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->in.len);
   } else if(!strcmp(x->method, "POST")) {
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->in_mem_len);
@@ -287,9 +213,9 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
   struct ml_buf url;
   ml_err rc = ML_OK;
   ml_buf_init(&url, 8192);
-  ml_buf_init(&x->errbody, ERRBODY_MAX);
-  x->h = ml_store_http_pool_get(&s->pool);
-  if(!x->h) {
+  ml_buf_init(&x->sink.errbody, ERRBODY_MAX);
+  x->sink.h = ml_store_http_pool_get(&s->pool);
+  if(!x->sink.h) {
     rc = ml_fail(eb, ML_ERR_NOMEM, "S3: cannot make a curl handle");
     goto out;
   }
@@ -298,20 +224,17 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
     goto out;
   for(int n = 1;; n++) {
     CURLcode cc;
-    int retry = 0;
+    int retry = 0, e;
     x->status = 0;
     x->etag[0] = '\0';
     x->s3err[0] = '\0';
     x->length = -1;
     x->mtime = 0;
-    x->in_pos = 0;
-    x->local_errno = 0;
-    ml_buf_reset(&x->errbody);
-    if(x->out)
-      ml_buf_reset(x->out);
-    if(x->out_fd >= 0 && (ftruncate(x->out_fd, 0) || lseek(x->out_fd, 0, SEEK_SET) < 0)) {
-      rc = ml_fail(eb, ml_store_errno_err(errno), "S3 %s %s: temp file: %s", x->method, x->key,
-                   strerror(errno));
+    x->in.pos = 0;
+    x->in.local_errno = 0;
+    if((e = ml_store_http_sink_reset(&x->sink))) {
+      rc = ml_fail(eb, ml_store_errno_err(e), "S3 %s %s: temp file: %s", x->method, x->key,
+                   strerror(e));
       goto out;
     }
     cc = attempt(s, x, url.data);
@@ -320,8 +243,8 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
       goto out;
     }
     if(cc == CURLE_OK) {
-      if(!ml_store_s3_parse_error(x->errbody.data ? x->errbody.data : "", x->errbody.len, x->s3err,
-                                  sizeof(x->s3err)))
+      if(!ml_store_s3_parse_error(x->sink.errbody.data ? x->sink.errbody.data : "",
+                                  x->sink.errbody.len, x->s3err, sizeof(x->s3err)))
         snprintf(x->s3err, sizeof(x->s3err), "HTTP %ld", x->status);
       if(x->status == 404 && strncmp(x->s3err, "NoSuchBucket", 12)) {
         rc = ML_ERR_NOT_FOUND;
@@ -338,10 +261,9 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
                      x->s3err, retry ? " (after retries)" : "");
         goto out;
       }
-    } else if(x->local_errno) {
-      rc = ml_fail(eb, x->local_errno == EFBIG ? ML_ERR_IO : ml_store_errno_err(x->local_errno),
-                   "S3 %s %s: %s", x->method, *x->key ? x->key : "(bucket)",
-                   x->local_errno == EFBIG ? "answer too large" : strerror(x->local_errno));
+    } else if((e = x->in.local_errno ? x->in.local_errno : x->sink.local_errno)) {
+      rc = ml_fail(eb, e == EFBIG ? ML_ERR_IO : ml_store_errno_err(e), "S3 %s %s: %s", x->method,
+                   *x->key ? x->key : "(bucket)", e == EFBIG ? "answer too large" : strerror(e));
       goto out;
     } else {
       retry = ml_store_http_retriable(cc);
@@ -355,9 +277,9 @@ static ml_err s3_call(struct s3_store *s, struct xfer *x, struct ml_errbuf *eb) 
     ml_store_http_backoff(n);
   }
 out:
-  ml_store_http_pool_put(&s->pool, x->h);
-  x->h = NULL;
-  ml_buf_free(&x->errbody);
+  ml_store_http_pool_put(&s->pool, x->sink.h);
+  x->sink.h = NULL;
+  ml_buf_free(&x->sink.errbody);
   ml_buf_free(&url);
   return rc;
 }
@@ -367,8 +289,8 @@ static void xfer_init(struct xfer *x, const char *method, const char *key, const
   x->method = method;
   x->key = key;
   x->query = query ? query : "";
-  x->in_fd = -1;
-  x->out_fd = -1;
+  x->in.fd = -1;
+  x->sink.out_fd = -1;
 }
 
 /* ------------------------------------------------------------------ put */
@@ -378,8 +300,8 @@ static ml_err put_single(struct s3_store *s, const char *key, int fd, int64_t si
   struct xfer x;
   xfer_init(&x, "PUT", key, NULL);
   x.content_type = content_type;
-  x.in_fd = fd;
-  x.in_len = size;
+  x.in.fd = fd;
+  x.in.len = size;
   return s3_call(s, &x, eb);
 }
 
@@ -414,7 +336,7 @@ static ml_err put_multipart(struct s3_store *s, const char *key, int fd, int64_t
   x.content_type = content_type;
   x.metadata = 1;
   x.in_mem = "";
-  x.out = &body;
+  x.sink.out = &body;
   rc = s3_call(s, &x, eb);
   if(rc == ML_ERR_NOT_FOUND)
     rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 create multipart upload %s: 404", key);
@@ -437,9 +359,9 @@ static ml_err put_multipart(struct s3_store *s, const char *key, int fd, int64_t
     if(rc)
       break;
     xfer_init(&x, "PUT", key, q.data);
-    x.in_fd = fd;
-    x.in_off = off;
-    x.in_len = len;
+    x.in.fd = fd;
+    x.in.off = off;
+    x.in.len = len;
     rc = s3_call(s, &x, eb);
     if(rc == ML_ERR_NOT_FOUND)
       rc = ml_fail(eb, ML_ERR_STORAGE_UNAVAILABLE, "S3 upload part %lld of %s: 404 NoSuchUpload",
@@ -466,7 +388,7 @@ static ml_err put_multipart(struct s3_store *s, const char *key, int fd, int64_t
   x.in_mem = done.data;
   x.in_mem_len = done.len;
   x.content_type = "application/xml";
-  x.out = &body;
+  x.sink.out = &body;
   x.metadata = 1;
   rc = s3_call(s, &x, eb);
   if(rc == ML_ERR_NOT_FOUND)
@@ -526,7 +448,7 @@ static ml_err s3_get(struct ml_store *st, const char *key, struct ml_blob *out,
                    s->base.spool_dir, strerror(errno));
   unlink(tmpl); /* nothing to clean after a crash */
   xfer_init(&x, "GET", key, NULL);
-  x.out_fd = fd;
+  x.sink.out_fd = fd;
   rc = s3_call(s, &x, eb);
   if(rc == ML_ERR_NOT_FOUND)
     rc = ml_fail(eb, ML_ERR_NOT_FOUND, "S3 GET %s: no such key", key);
@@ -625,7 +547,7 @@ static ml_err list_pages(struct s3_store *s, const char *prefix, int max_pages,
     if(rc)
       break;
     xfer_init(&x, "GET", "", q.data);
-    x.out = &body;
+    x.sink.out = &body;
     x.metadata = 1;
     rc = s3_call(s, &x, eb);
     if(rc == ML_ERR_NOT_FOUND)
