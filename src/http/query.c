@@ -21,7 +21,7 @@ static int hex_val(char c) {
   return -1;
 }
 
-long ml_url_decode(char *s, size_t len, int plus_as_space) {
+long ml_url_decode_to(const char *s, size_t len, char *out, size_t cap, int plus_as_space) {
   size_t r = 0, w = 0;
   while(r < len) {
     char c = s[r];
@@ -40,12 +40,18 @@ long ml_url_decode(char *s, size_t len, int plus_as_space) {
         c = ' ';
       r++;
     }
-    if(c == '\0')
+    if(c == '\0' || w + 1 >= cap)
       return -1;
-    s[w++] = c;
+    out[w++] = c;
   }
-  s[w] = '\0';
+  if(cap == 0)
+    return -1;
+  out[w] = '\0';
   return (long)w;
+}
+
+long ml_url_decode(char *s, size_t len, int plus_as_space) {
+  return ml_url_decode_to(s, len, s, len + 1, plus_as_space); /* writes never pass reads */
 }
 
 struct pair {

@@ -14,6 +14,10 @@
  * new length, or -1 for a malformed escape or a decoded (or raw) NUL; then s
  * is left partly decoded. */
 long ml_url_decode(char *s, size_t len, int plus_as_space);
+/* The same from s[0..len) into out (cap bytes with the NUL): the decoded
+ * length, or -1 for a malformed escape, a decoded (or raw) NUL, or no room.
+ * out may be s. */
+long ml_url_decode_to(const char *s, size_t len, char *out, size_t cap, int plus_as_space);
 
 /* Parses an application/x-www-form-urlencoded string (without the '?'):
  * "a=1&b=x+y&c&d=%2F". Calls cb with each decoded key and value (value ""

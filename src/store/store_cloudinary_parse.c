@@ -9,41 +9,16 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "http/query.h"
 #include "store/store_cloudinary.h"
 #include "store/store_s3.h"
 
 /* ------------------------------------------------------------------ URL */
 
-static int hexval(char c) {
-  if(c >= '0' && c <= '9')
-    return c - '0';
-  if(c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if(c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decodes s[0..len) into out (cap bytes with the NUL); -1 for a
- * malformed escape, a NUL, or no room. */
+ * malformed escape, a NUL, or no room. A '+' stays a '+'. */
 static int decode_into(const char *s, size_t len, char *out, size_t cap) {
-  size_t o = 0;
-  for(size_t i = 0; i < len; i++) {
-    char c = s[i];
-    if(c == '%') {
-      if(i + 2 >= len)
-        return -1;
-      if(hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
-        return -1;
-      c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    }
-    if(c == '\0' || o + 1 >= cap)
-      return -1;
-    out[o++] = c;
-  }
-  out[o] = '\0';
-  return 0;
+  return ml_url_decode_to(s, len, out, cap, 0) < 0 ? -1 : 0;
 }
 
 static int parse_size(const char *v, int64_t *out) {

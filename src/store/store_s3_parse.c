@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "http/query.h"
 #include "store/store_s3.h"
 
 /* ------------------------------------------------------------------ URL */
@@ -32,32 +33,6 @@ static int hexval(char c) {
   if(c >= 'A' && c <= 'F')
     return c - 'A' + 10;
   return -1;
-}
-
-/* Percent-decodes [s, s+n) into out; -1 when malformed, too long or NUL. */
-static int pct_decode(const char *s, size_t n, char *out, size_t cap) {
-  size_t o = 0;
-  for(size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if(c == '%') {
-      int hi, lo;
-      if(i + 2 >= n)
-        return -1;
-      hi = hexval(s[i + 1]);
-      lo = hexval(s[i + 2]);
-      if(hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-        return -1;
-      c = (char)(hi * 16 + lo);
-      i += 2;
-    } else if(c == '+') {
-      c = ' ';
-    }
-    if(o + 1 >= cap)
-      return -1;
-    out[o++] = c;
-  }
-  out[o] = '\0';
-  return 0;
 }
 
 /* Copies s into out; 0 when it does not fit. */
@@ -209,7 +184,7 @@ ml_err ml_store_s3_url_parse(const char *url, struct ml_store_s3_url *u, struct 
                      p);
     memcpy(name, p, (size_t)(eq - p));
     name[eq - p] = '\0';
-    if(pct_decode(eq + 1, (size_t)(q - eq - 1), value, sizeof(value)))
+    if(ml_url_decode_to(eq + 1, (size_t)(q - eq - 1), value, sizeof(value), 1) < 0)
       return ml_fail(eb, ML_ERR_CONFIG, "MEDIALIB_STORAGE_URL: the value of %s is malformed", name);
     if(!strcmp(name, "endpoint")) {
       if(!copy_str(endpoint, sizeof(endpoint), value))
