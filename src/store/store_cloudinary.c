@@ -444,33 +444,25 @@ static ml_err fetch(struct cld_store *s, const char *method, const char *key, in
   return rc;
 }
 
+struct get_ctx {
+  struct cld_store *s;
+  const char *key;
+};
+
+static ml_err download(void *arg, int fd, time_t *mtime, struct ml_errbuf *eb) {
+  struct get_ctx *g = arg;
+  struct call c;
+  ml_err rc;
+  memset(&c, 0, sizeof(c));
+  rc = fetch(g->s, "GET", g->key, fd, &c, NULL, eb);
+  *mtime = c.mtime;
+  return rc;
+}
+
 static ml_err cld_get(struct ml_store *st, const char *key, struct ml_blob *out,
                       struct ml_errbuf *eb) {
-  struct cld_store *s = (struct cld_store *)st;
-  char tmpl[4096];
-  struct call c;
-  struct stat sb;
-  ml_err rc;
-  int fd;
-  if((size_t)snprintf(tmpl, sizeof(tmpl), "%s/cldget-XXXXXX", s->base.spool_dir) >= sizeof(tmpl))
-    return ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
-  fd = mkostemp(tmpl, O_CLOEXEC);
-  if(fd < 0)
-    return ml_fail(eb, ml_store_errno_err(errno), "Cloudinary GET %s: temp file in %s: %s", key,
-                   s->base.spool_dir, strerror(errno));
-  unlink(tmpl); /* nothing to clean after a crash */
-  rc = fetch(s, "GET", key, fd, &c, NULL, eb);
-  if(!rc && (fstat(fd, &sb) || lseek(fd, 0, SEEK_SET) < 0))
-    rc = ml_fail(eb, ML_ERR_IO, "Cloudinary GET %s: temp file: %s", key, strerror(errno));
-  if(rc) {
-    close(fd);
-    return rc;
-  }
-  out->fd = fd;
-  out->size = sb.st_size;
-  out->mtime = c.mtime;
-  out->stream = NULL;
-  return ML_OK;
+  struct get_ctx g = {(struct cld_store *)st, key};
+  return ml_store_spool_download(st->spool_dir, "Cloudinary GET", key, download, &g, out, eb);
 }
 
 /* stat, and the delivery URL that has the blob into url (may be NULL). */

@@ -2,6 +2,7 @@
 #include "store/store_http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,35 @@ int ml_store_http_sink_reset(struct ml_store_http_sink *k) {
   if(k->out_fd >= 0 && (ftruncate(k->out_fd, 0) || lseek(k->out_fd, 0, SEEK_SET) < 0))
     return errno;
   return 0;
+}
+
+ml_err ml_store_spool_download(const char *spool_dir, const char *what, const char *key,
+                               ml_store_download_fn download, void *arg, struct ml_blob *out,
+                               struct ml_errbuf *eb) {
+  char tmpl[4096];
+  struct stat sb;
+  time_t mtime = 0;
+  ml_err rc;
+  int fd;
+  if((size_t)snprintf(tmpl, sizeof(tmpl), "%s/get-XXXXXX", spool_dir) >= sizeof(tmpl))
+    return ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
+  fd = mkostemp(tmpl, O_CLOEXEC);
+  if(fd < 0)
+    return ml_fail(eb, ml_store_errno_err(errno), "%s %s: temp file in %s: %s", what, key,
+                   spool_dir, strerror(errno));
+  unlink(tmpl); /* nothing to clean after a crash */
+  rc = download(arg, fd, &mtime, eb);
+  if(!rc && (fstat(fd, &sb) || lseek(fd, 0, SEEK_SET) < 0))
+    rc = ml_fail(eb, ML_ERR_IO, "%s %s: temp file: %s", what, key, strerror(errno));
+  if(rc) {
+    close(fd);
+    return rc;
+  }
+  out->fd = fd;
+  out->size = sb.st_size;
+  out->mtime = mtime;
+  out->stream = NULL;
+  return ML_OK;
 }
 
 int ml_store_http_retriable(CURLcode cc) {

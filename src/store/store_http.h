@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -74,6 +75,19 @@ size_t ml_store_http_sink_write(char *data, size_t size, size_t nmemb, void *arg
 /* Empties k before an attempt (out_fd truncated and rewound): 0, or the
  * errno of a failed truncate. */
 int ml_store_http_sink_reset(struct ml_store_http_sink *k);
+
+/* ---- downloads for the renderer ---- */
+
+/* What a download writes into fd (a fresh temp file); the answer's
+ * Last-Modified into *mtime. */
+typedef ml_err (*ml_store_download_fn)(void *arg, int fd, time_t *mtime, struct ml_errbuf *eb);
+
+/* ml_store_get for a remote store: download (arg) into an unlinked temp
+ * file in spool_dir (nothing to clean after a crash), and out gets it,
+ * rewound, with its size. what ("S3 GET") and key name the failures. */
+ml_err ml_store_spool_download(const char *spool_dir, const char *what, const char *key,
+                               ml_store_download_fn download, void *arg, struct ml_blob *out,
+                               struct ml_errbuf *eb);
 
 /* ---- delivery streams ----
  *

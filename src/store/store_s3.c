@@ -432,37 +432,28 @@ static ml_err s3_put(struct ml_store *st, const char *key, const char *src_path,
 
 /* ------------------------------------------------------ get, stat, remove */
 
+struct get_ctx {
+  struct s3_store *s;
+  const char *key;
+};
+
+static ml_err download(void *arg, int fd, time_t *mtime, struct ml_errbuf *eb) {
+  struct get_ctx *g = arg;
+  struct xfer x;
+  ml_err rc;
+  xfer_init(&x, "GET", g->key, NULL);
+  x.sink.out_fd = fd;
+  rc = s3_call(g->s, &x, eb);
+  if(rc == ML_ERR_NOT_FOUND)
+    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "S3 GET %s: no such key", g->key);
+  *mtime = x.mtime;
+  return rc;
+}
+
 static ml_err s3_get(struct ml_store *st, const char *key, struct ml_blob *out,
                      struct ml_errbuf *eb) {
-  struct s3_store *s = (struct s3_store *)st;
-  char tmpl[4096];
-  struct xfer x;
-  struct stat sb;
-  ml_err rc;
-  int fd;
-  if((size_t)snprintf(tmpl, sizeof(tmpl), "%s/s3get-XXXXXX", s->base.spool_dir) >= sizeof(tmpl))
-    return ml_fail(eb, ML_ERR_INTERNAL, "spool path too long");
-  fd = mkostemp(tmpl, O_CLOEXEC);
-  if(fd < 0)
-    return ml_fail(eb, ml_store_errno_err(errno), "S3 GET %s: temp file in %s: %s", key,
-                   s->base.spool_dir, strerror(errno));
-  unlink(tmpl); /* nothing to clean after a crash */
-  xfer_init(&x, "GET", key, NULL);
-  x.sink.out_fd = fd;
-  rc = s3_call(s, &x, eb);
-  if(rc == ML_ERR_NOT_FOUND)
-    rc = ml_fail(eb, ML_ERR_NOT_FOUND, "S3 GET %s: no such key", key);
-  if(!rc && (fstat(fd, &sb) || lseek(fd, 0, SEEK_SET) < 0))
-    rc = ml_fail(eb, ML_ERR_IO, "S3 GET %s: temp file: %s", key, strerror(errno));
-  if(rc) {
-    close(fd);
-    return rc;
-  }
-  out->fd = fd;
-  out->size = sb.st_size;
-  out->mtime = x.mtime;
-  out->stream = NULL;
-  return ML_OK;
+  struct get_ctx g = {(struct s3_store *)st, key};
+  return ml_store_spool_download(st->spool_dir, "S3 GET", key, download, &g, out, eb);
 }
 
 static ml_err s3_stat(struct ml_store *st, const char *key, struct ml_blob *out,
