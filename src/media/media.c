@@ -23,6 +23,7 @@ ml_err ml_media_svc_create(const struct ml_media_deps *d, struct ml_media_svc **
   if(!s)
     return ML_ERR_NOMEM;
   s->d = *d;
+  s->store_transforms = d->store && ml_store_transforms(d->store);
   pthread_mutex_init(&s->flights_mu, NULL);
   pthread_cond_init(&s->flights_cv, NULL);
   rc = ml_sniffer_create(&s->sniffer, eb);

@@ -17,6 +17,7 @@ struct ml_media_svc {
   struct ml_sniffer *sniffer;
   struct ml_dcache *dcache; /* NULL when off */
   struct ml_vcache *vcache; /* NULL when off */
+  int store_transforms;     /* the store renders variants itself (asked once) */
   /* Renders under way (variants.c): a list, short as the render pool. */
   pthread_mutex_t flights_mu;
   pthread_cond_t flights_cv;

@@ -329,7 +329,7 @@ ml_err ml_media_queue_eager(struct ml_media_svc *s, struct ml_conn *c, const str
   const char *list = s->d.eager_presets;
   int64_t now = ml_now_ms();
   if(!list || !*list || !s->d.presets || !ml_media_renderable(m->mime_type) || m->width <= 0 ||
-     m->height <= 0 || ml_store_transforms(s->d.store)) /* the store's CDN renders them */
+     m->height <= 0 || s->store_transforms) /* the store's CDN renders them */
     return ML_OK;
   while(*list) {
     const char *end = strchr(list, ',');

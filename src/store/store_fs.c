@@ -222,8 +222,8 @@ static ml_err fs_stat(struct ml_store *s, const char *key, struct ml_blob *out,
 
 static ml_err fs_remove(struct ml_store *s, const char *key, const char *content_type,
                         struct ml_errbuf *eb) {
-  (void)content_type; /* one kind of blob here */
   struct fs_store *fs = (struct fs_store *)s;
+  (void)content_type; /* one kind of blob here */
   char path[4096];
   char *slash;
   size_t rootlen = strlen(fs->root);

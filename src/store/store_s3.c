@@ -479,8 +479,8 @@ static ml_err s3_stat(struct ml_store *st, const char *key, struct ml_blob *out,
 
 static ml_err s3_remove(struct ml_store *st, const char *key, const char *content_type,
                         struct ml_errbuf *eb) {
-  (void)content_type; /* one kind of blob here */
   struct s3_store *s = (struct s3_store *)st;
+  (void)content_type; /* one kind of blob here */
   struct xfer x;
   ml_err rc;
   xfer_init(&x, "DELETE", key, NULL);
